@@ -1,0 +1,45 @@
+# Entry points for developers and CI. Every target creates .venv on first use
+# and reuses it afterwards (it is reinstalled only when requirements.txt changes).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The toolchain's commands come from the venv, Molecule's subprocesses included.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+DISTROS ?= debian12 debian13
+S ?= python
+D ?= debian12
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint build images molecule test clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(BIN)/.installed ## Create or update the toolchain in .venv
+
+lint: venv ## yamllint and ansible-lint (production profile)
+	yamllint --strict .
+	ansible-lint
+
+build: venv ## Build the collection tarball and check nothing test-only is in it
+	scripts/check-build
+
+images: ## Build the local base images (REBUILD=1 to force)
+	scripts/ensure-docker
+	scripts/build-image $(DISTROS)
+
+molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 [C=converge]
+	scripts/molecule $(S) $(D) $(or $(C),test)
+
+test: venv ## Lint, build and every Molecule scenario on every distro
+	DISTROS="$(DISTROS)" scripts/test-matrix
+
+clean: ## Remove the venv and built tarballs (images stay; see README)
+	rm -rf $(VENV) wsgi-stack-*.tar.gz

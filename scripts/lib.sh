@@ -1,0 +1,27 @@
+# Shared helpers for the scripts in this folder; sourced, not run.
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# True on a Debian-family host where we are root, the only case where the
+# scripts may install system packages by themselves.
+can_apt_install() {
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1
+}
+
+# Install Debian packages that are missing, refreshing the package lists once
+# when they are absent or older than a day.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  can_apt_install || die "missing packages: ${missing[*]} (install them, or run as root on Debian/Ubuntu)"
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 -print -quit 2>/dev/null)" ]; then
+    say "apt-get update"
+    apt-get update -qq
+  fi
+  say "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
