@@ -6,6 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The toolchain's commands come from the venv, Molecule's subprocesses included.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# wsgi.stack resolves to this checkout through a symlink (see $(COLLECTION_LINK)),
+# so tests always run the working tree and nothing is copied into ~/.ansible.
+# The dependencies come from the venv's `ansible` package (scanned from sys.path).
+COLLECTIONS := $(CURDIR)/.cache/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/wsgi/stack
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 DISTROS ?= debian12 debian13
 S ?= python
@@ -22,7 +28,11 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-venv: $(BIN)/.installed ## Create or update the toolchain in .venv
+$(COLLECTION_LINK):
+	@mkdir -p $(@D)
+	ln -sfn ../../../.. $@
+
+venv: $(BIN)/.installed $(COLLECTION_LINK) ## Create or update the toolchain in .venv
 
 lint: venv ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
