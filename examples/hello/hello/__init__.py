@@ -1,0 +1,69 @@
+"""Example WSGI application for wsgi.stack: what a small Flask app needs in production.
+
+- configuration from the environment (SECRET_KEY is required),
+- an instance folder for data that outlives releases (an SQLite database),
+- a health endpoint that reports which release is serving,
+- a CLI command that initialises the database (run once, by a deploy hook).
+"""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, g, jsonify
+
+
+def _release():
+    # The deploy writes the release id to REVISION at the release's root,
+    # which is the working directory of the service and of the hooks.
+    for candidate in (Path.cwd() / "REVISION", Path(__file__).resolve().parent.parent / "REVISION"):
+        if candidate.is_file():
+            return candidate.read_text().strip()
+    return "unknown"
+
+
+def _db():
+    if "db" not in g:
+        g.db = sqlite3.connect(Path(current_app.instance_path) / "hello.sqlite")
+    return g.db
+
+
+def create_app():
+    app = Flask(__name__, instance_path=os.environ.get("HELLO_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    app.config["GREETING"] = os.environ.get("HELLO_GREETING", "Hello")
+    release = _release()
+
+    @app.teardown_appcontext
+    def close_db(_exc):
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    @app.get("/")
+    def index():
+        return f"{app.config['GREETING']} from release {release}\n"
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok", release=release)
+
+    @app.post("/visits")
+    def add_visit():
+        db = _db()
+        db.execute("INSERT INTO visits DEFAULT VALUES")
+        db.commit()
+        return jsonify(visits=db.execute("SELECT COUNT(*) FROM visits").fetchone()[0])
+
+    @app.cli.command("init-db")
+    def init_db():
+        """Create the database, dropping any existing data."""
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        db = _db()
+        db.executescript("DROP TABLE IF EXISTS visits; CREATE TABLE visits (id INTEGER PRIMARY KEY);")
+        db.commit()
+        click.echo(f"initialised {Path(app.instance_path) / 'hello.sqlite'}")
+
+    return app

@@ -1,0 +1,287 @@
+"""The app role as a team lives it: deploy, redeploy, new code, broken deploy, rollback.
+
+The tests run in file order and build on each other: converge deployed v1
+(examples/hello); later tests deploy other versions through the same
+converge playbook with extra variables, as `ansible-playbook -e` would.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCENARIO = Path(__file__).resolve().parent.parent
+HELLO = SCENARIO.parent.parent / "examples" / "hello"
+BASE = "/srv/hello"
+
+
+@pytest.fixture(scope="module")
+def secrets():
+    out = subprocess.run(
+        ["ansible-vault", "view", "--vault-password-file", str(SCENARIO / "vault-password"), str(SCENARIO / "vault.yml")],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    import yaml
+
+    return yaml.safe_load(out)
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory):
+    """A copy of the example app whose content (and so release id) differs by `tag`."""
+
+    def make(tag):
+        dest = tmp_path_factory.mktemp(f"hello-{tag}")
+        shutil.copytree(HELLO, dest, dirs_exist_ok=True)
+        with open(dest / "hello" / "__init__.py", "a") as fh:
+            fh.write(f"\n# variant {tag}\n")
+        return str(dest)
+
+    return make
+
+
+def live(host):
+    return Path(host.file(f"{BASE}/current").linked_to).name
+
+
+def served(host):
+    return json.loads(host.check_output("curl -sf --retry 10 --retry-connrefused --retry-delay 1 http://127.0.0.1:8000/health"))["release"]
+
+
+def releases(host):
+    return sorted(host.check_output(f"ls {BASE}/releases").split())
+
+
+def deploy(ansible_playbook, *args, **extra_vars):
+    return ansible_playbook("converge.yml", *args, extra_vars=extra_vars or None)
+
+
+# --- v1, as converge left it -------------------------------------------------
+
+def test_user_is_a_system_account_without_login(host):
+    user = host.user("hello")
+    assert user.group == "hello"
+    assert user.shell == "/usr/sbin/nologin"
+    assert user.uid < 1000
+    assert host.check_output("getent shadow hello | cut -d: -f2") in ("!", "*", "!*")
+
+
+def test_layout_and_permissions(host):
+    rel = live(host)
+    assert host.file(f"{BASE}/current").is_symlink
+    assert host.file(f"{BASE}/releases/{rel}/REVISION").content_string.strip() == rel
+    for path in (BASE, f"{BASE}/releases", f"{BASE}/releases/{rel}"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "root", 0o755), path
+    shared = host.file(f"{BASE}/shared")
+    assert (shared.user, shared.group, shared.mode) == ("hello", "hello", 0o750)
+    assert host.file(f"{BASE}/releases/{rel}/instance").linked_to == f"{BASE}/shared/instance"
+    world_writable = host.check_output(f"find {BASE} /etc/hello ! -type l -perm -o+w")
+    assert world_writable == ""
+
+
+def test_env_file_is_readable_by_root_and_the_app_group_only(host):
+    env = host.file("/etc/hello/env")
+    assert (env.user, env.group, env.mode) == ("root", "hello", 0o640)
+    assert host.file("/etc/hello").mode == 0o750
+    assert host.run("sudo -u nobody cat /etc/hello/env").rc != 0
+
+
+@pytest.mark.parametrize("reader", [
+    "systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=/etc/hello/env /usr/bin/printenv {key}",
+    "sh -c 'set -a; . /etc/hello/env; printenv {key}'",
+])
+def test_env_values_reach_systemd_and_shell_unchanged(host, secrets, reader):
+    for key, value in (("HELLO_TRICKY", secrets["vault_hello_tricky"]), ("SECRET_KEY", secrets["vault_hello_secret_key"])):
+        out = host.run(reader.format(key=key))
+        assert out.rc == 0, out.stderr
+        assert out.stdout == value + "\n"
+
+
+def test_hook_initialised_the_shared_database_once(host):
+    db = host.file(f"{BASE}/shared/instance/hello.sqlite")
+    assert db.exists and db.user == "hello"
+
+
+def test_service_serves_the_live_release(host):
+    assert served(host) == live(host)
+
+
+def test_secrets_absent_from_service_properties_and_process_list(host, secrets):
+    shown = host.check_output("systemctl show hello.service") + host.check_output("ps auxww")
+    assert secrets["vault_hello_secret_key"] not in shown
+
+
+def test_check_mode_on_converged_host_changes_nothing(ansible_playbook, secrets):
+    run = ansible_playbook("converge.yml", "--check", "--diff")
+    assert run.rc == 0, run.output
+    assert run.changed() == 0, run.output
+    assert secrets["vault_hello_secret_key"] not in run.output
+
+
+def test_no_secret_in_verbose_diff_output_even_when_the_env_changes(ansible_playbook, host, secrets):
+    old = secrets["vault_hello_secret_key"]
+    new = "rotated-" + hashlib.sha256(old.encode()).hexdigest()[:16]
+    env = {"SECRET_KEY": new, "HELLO_TRICKY": secrets["vault_hello_tricky"], "HELLO_GREETING": "Hello"}
+    run = deploy(ansible_playbook, "-vvv", "--diff", app_env=env)
+    assert run.rc == 0, run.output[-3000:]
+    assert run.changed() >= 1
+    restored = deploy(ansible_playbook, "-vvv", "--diff")
+    assert restored.rc == 0, restored.output[-3000:]
+    for output in (run.output, restored.output):
+        for secret in (old, new, "second line", "not a comment"):
+            assert secret not in output
+    assert served(host) == live(host)
+
+
+# --- v2: new code ------------------------------------------------------------
+
+def test_deploy_of_new_code_switches_and_keeps_shared_data(ansible_playbook, host, variant):
+    v1 = live(host)
+    host.run_expect([0], "curl -sf -X POST http://127.0.0.1:8000/visits")
+    run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant("v2")})
+    assert run.rc == 0, run.output[-3000:]
+    v2 = live(host)
+    assert v2 != v1
+    assert host.file(f"{BASE}/previous").linked_to == f"{BASE}/releases/{v1}"
+    assert served(host) == v2
+    # The visit recorded by v1 is counted by v2: same shared database, and
+    # the run-once init-db hook did not wipe it.
+    assert json.loads(host.check_output("curl -sf -X POST http://127.0.0.1:8000/visits"))["visits"] == 2
+    assert set(releases(host)) == {v1, v2}
+
+
+def test_failing_hook_aborts_and_leaves_the_live_release_serving(ansible_playbook, host, variant):
+    before = live(host)
+    run = deploy(
+        ansible_playbook,
+        app_source={"type": "directory", "path": variant("broken")},
+        app_hooks=[{"name": "Migrate", "command": ["/bin/sh", "-c", "echo migration exploded >&2; exit 3"]}],
+    )
+    assert run.rc != 0
+    assert "failed at" in run.output and "the live release is unchanged" in run.output
+    assert live(host) == before and served(host) == before
+    assert before in releases(host) and len(releases(host)) == 2
+
+
+def test_hook_timeout_aborts_the_deploy(ansible_playbook, host, variant):
+    before = live(host)
+    run = deploy(
+        ansible_playbook,
+        app_source={"type": "directory", "path": variant("slow")},
+        app_hooks=[{"name": "Hang", "command": ["/bin/sleep", "60"], "timeout": 2}],
+    )
+    assert run.rc != 0
+    assert live(host) == before and len(releases(host)) == 2
+
+
+# --- rollback ----------------------------------------------------------------
+
+def test_rollback_returns_to_the_previous_release(ansible_playbook, host):
+    v2 = live(host)
+    v1 = Path(host.file(f"{BASE}/previous").linked_to).name
+    run = ansible_playbook("rollback.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert live(host) == v1 and served(host) == v1
+    # The release rolled back from is kept, and is now the previous one.
+    assert v2 in releases(host)
+    assert Path(host.file(f"{BASE}/previous").linked_to).name == v2
+
+
+def test_rollback_to_a_named_release(ansible_playbook, host):
+    target = Path(host.file(f"{BASE}/previous").linked_to).name
+    run = ansible_playbook("rollback.yml", extra_vars={"app_rollback_to": target})
+    assert run.rc == 0, run.output[-3000:]
+    assert live(host) == target and served(host) == target
+
+
+def test_rollback_to_an_unknown_release_fails_clearly(ansible_playbook, host):
+    before = live(host)
+    run = ansible_playbook("rollback.yml", extra_vars={"app_rollback_to": "0000deadbeef"})
+    assert run.rc != 0
+    assert "release 0000deadbeef is not on the host" in run.output
+    assert live(host) == before
+
+
+# --- retention ---------------------------------------------------------------
+
+def test_old_releases_are_removed_but_never_the_live_or_previous(ansible_playbook, host, variant):
+    for tag in ("r3", "r4"):
+        run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant(tag)}, app_keep_releases=2)
+        assert run.rc == 0, run.output[-3000:]
+    kept = releases(host)
+    assert len(kept) == 2
+    assert live(host) in kept
+    assert Path(host.file(f"{BASE}/previous").linked_to).name in kept
+
+
+# --- bad input fails before any change ----------------------------------------
+
+def test_missing_required_key_fails_naming_it(ansible_playbook, secrets):
+    run = deploy(ansible_playbook, app_env={"HELLO_GREETING": "Hi", "HELLO_TRICKY": secrets["vault_hello_tricky"]})
+    assert run.rc != 0
+    assert "app_env lacks required keys for hello: SECRET_KEY" in run.output
+    assert run.changed() == 0
+    assert "second line" not in run.output
+
+
+def test_debug_mode_is_refused(ansible_playbook):
+    run = deploy(ansible_playbook, app_env={"SECRET_KEY": "x" * 20, "FLASK_DEBUG": "1"})
+    assert run.rc != 0
+    assert "app_env turns on debug mode (FLASK_DEBUG)" in run.output
+    assert run.changed() == 0
+
+
+def test_unknown_source_type_is_rejected_by_the_argument_specs(ansible_playbook):
+    run = deploy(ansible_playbook, app_source={"type": "svn", "path": "/tmp"})
+    assert run.rc != 0
+    assert "app_source" in run.output and "svn" in run.output
+    assert run.changed() == 0
+
+
+# --- other sources -------------------------------------------------------------
+
+OTHER_APP = {"app_hooks": [], "app_env": {"SECRET_KEY": "not-a-real-secret-for-source-tests"}}
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_git_source_release_is_the_commit(ansible_playbook, host, variant):
+    repo = variant("git")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "hello")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    source = {"type": "git", "repo": f"file://{repo}", "version": "main"}
+    run = deploy(ansible_playbook, app_name="srcgit", app_source=source, **OTHER_APP)
+    assert run.rc == 0, run.output[-3000:]
+    assert host.file("/srv/srcgit/current/REVISION").content_string.strip() == sha[:12]
+    host.run_expect([0], "/srv/srcgit/current/.venv/bin/python -c 'import hello, gunicorn'")
+    again = deploy(ansible_playbook, app_name="srcgit", app_source=source, **OTHER_APP)
+    assert again.rc == 0 and again.changed() == 0, again.output[-3000:]
+
+
+def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, tmp_path):
+    subprocess.run(["python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(HELLO)], check=True)
+    wheel = next(tmp_path.glob("hello-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:12]
+    run = deploy(ansible_playbook, app_name="srcwheel", app_source={"type": "artifact", "path": str(wheel)}, **OTHER_APP)
+    assert run.rc == 0, run.output[-3000:]
+    assert host.file("/srv/srcwheel/current/REVISION").content_string.strip() == digest
+    # Installed into the release's venv, with its dependencies.
+    host.run_expect([0], "/srv/srcwheel/current/.venv/bin/python -c 'import hello, flask'")
+
+
+def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
+    run = deploy(ansible_playbook, app_name="srcpkg", app_source={"type": "package", "spec": "itsdangerous==2.2.0"}, **OTHER_APP)
+    assert run.rc == 0, run.output[-3000:]
+    version = host.check_output("/srv/srcpkg/current/.venv/bin/python -c 'import importlib.metadata as m; print(m.version(\"itsdangerous\"))'")
+    assert version == "2.2.0"
+    wheel = host.check_output("ls /srv/srcpkg/current/ | grep '^itsdangerous-2.2.0.*whl$'")
+    digest = host.check_output(f"sha256sum /srv/srcpkg/current/{wheel} | cut -c1-12")
+    assert host.file("/srv/srcpkg/current/REVISION").content_string.strip() == digest

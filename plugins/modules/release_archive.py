@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# Copyright: wsgi.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pack a source tree into a reproducible tarball named after its content."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_archive
+short_description: Pack an application's source tree into a reproducible release tarball
+description:
+  - Packs a directory into a gzipped tarball whose bytes depend only on the
+    file names, contents, modes and symlinks it holds (no owners, times or
+    order of the file system), and derives a release id from that content.
+  - Packing the same tree twice gives the same id and the same file, so a
+    deploy of unchanged code changes nothing. Meant to run on the controller,
+    once per run, so that every host receives the same release.
+version_added: 0.1.0
+author: wsgi.stack contributors
+options:
+  path:
+    description: Directory to pack.
+    type: path
+    required: true
+  dest:
+    description: Directory where C(<release_id>.tar.gz) is written.
+    type: path
+    required: true
+  exclude:
+    description: Names of files or directories left out, at any depth.
+    type: list
+    elements: str
+    default: [.git, .hg, .svn, __pycache__, .venv, venv, .tox, .pytest_cache, .mypy_cache, node_modules]
+  release_id:
+    description:
+      - Use this id instead of the content hash (for example a git commit).
+    type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Pack the application
+  wsgi.stack.release_archive:
+    path: "{{ playbook_dir }}/../app"
+    dest: "~/.cache/wsgi-stack/build/hello"
+  delegate_to: localhost
+  run_once: true
+  register: release
+"""
+
+RETURN = r"""
+release_id:
+  description: First 12 hex digits of the SHA-256 of the uncompressed tarball, or I(release_id) when given.
+  type: str
+  returned: always
+  sample: 3f2a9c01d4e7
+archive:
+  description: Path of the tarball.
+  type: str
+  returned: always
+files:
+  description: Number of entries packed.
+  type: int
+  returned: always
+"""
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _entries(root, exclude):
+    """Relative paths under root, sorted, without excluded names."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in exclude)
+        rel = os.path.relpath(dirpath, root)
+        for name in dirnames + sorted(f for f in filenames if f not in exclude):
+            found.append(os.path.normpath(os.path.join(rel, name)))
+    return sorted(found)
+
+
+def _pack(root, exclude):
+    """The uncompressed tar stream of root and its number of entries."""
+    buf = io.BytesIO()
+    entries = _entries(root, exclude)
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel in entries:
+            info = tar.gettarinfo(os.path.join(root, rel), arcname=rel)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mtime = 0
+            info.pax_headers = {}
+            # Keep only whether a file is executable: umask and owners differ
+            # between checkouts of the same code.
+            if info.isdir() or info.mode & stat.S_IXUSR:
+                info.mode = 0o755
+            else:
+                info.mode = 0o644
+            if info.isfile():
+                with open(os.path.join(root, rel), "rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
+    return buf.getvalue(), len(entries)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            dest=dict(type="path", required=True),
+            exclude=dict(
+                type="list",
+                elements="str",
+                default=[".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox",
+                         ".pytest_cache", ".mypy_cache", "node_modules"],
+            ),
+            release_id=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    root, dest = module.params["path"], module.params["dest"]
+    if not os.path.isdir(root):
+        module.fail_json(msg=f"source directory {root} does not exist or is not a directory")
+
+    data, count = _pack(root, set(module.params["exclude"]))
+    release_id = module.params["release_id"] or hashlib.sha256(data).hexdigest()[:12]
+    archive = os.path.join(dest, f"{release_id}.tar.gz")
+    result = dict(changed=False, release_id=release_id, archive=archive, files=count)
+
+    if not os.path.exists(archive):
+        result["changed"] = True
+        if not module.check_mode:
+            os.makedirs(dest, exist_ok=True)
+            tmp = f"{archive}.{os.getpid()}.tmp"
+            # mtime=0 and no file name in the gzip header keep the bytes stable.
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                gz.write(data)
+            os.replace(tmp, archive)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
