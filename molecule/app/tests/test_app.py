@@ -3,6 +3,9 @@
 The tests run in file order and build on each other: converge deployed v1
 (examples/hello); later tests deploy other versions through the same
 converge playbook with extra variables, as `ansible-playbook -e` would.
+Every test takes the `host` fixture, even when it does not use it: pytest
+groups tests by parametrized fixtures, and a test without it would be moved
+out of this order.
 """
 
 import hashlib
@@ -90,10 +93,18 @@ def test_env_file_is_readable_by_root_and_the_app_group_only(host):
     assert host.run("sudo -u nobody cat /etc/hello/env").rc != 0
 
 
-@pytest.mark.parametrize("reader", [
-    "systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=/etc/hello/env /usr/bin/printenv {key}",
-    "sh -c 'set -a; . /etc/hello/env; printenv {key}'",
-])
+SYSTEMD_READER = """\
+cat > /etc/systemd/system/envprobe.service <<'UNIT'
+[Service]
+Type=oneshot
+EnvironmentFile=/etc/hello/env
+ExecStart=/bin/sh -c 'printenv {key} > /run/envprobe.out'
+UNIT
+systemctl daemon-reload && systemctl start envprobe.service && cat /run/envprobe.out
+"""
+
+
+@pytest.mark.parametrize("reader", [SYSTEMD_READER, "sh -c 'set -a; . /etc/hello/env; printenv {key}'"], ids=["systemd", "shell"])
 def test_env_values_reach_systemd_and_shell_unchanged(host, secrets, reader):
     for key, value in (("HELLO_TRICKY", secrets["vault_hello_tricky"]), ("SECRET_KEY", secrets["vault_hello_secret_key"])):
         out = host.run(reader.format(key=key))
@@ -115,7 +126,7 @@ def test_secrets_absent_from_service_properties_and_process_list(host, secrets):
     assert secrets["vault_hello_secret_key"] not in shown
 
 
-def test_check_mode_on_converged_host_changes_nothing(ansible_playbook, secrets):
+def test_check_mode_on_converged_host_changes_nothing(host, ansible_playbook, secrets):
     run = ansible_playbook("converge.yml", "--check", "--diff")
     assert run.rc == 0, run.output
     assert run.changed() == 0, run.output
@@ -220,7 +231,7 @@ def test_old_releases_are_removed_but_never_the_live_or_previous(ansible_playboo
 
 # --- bad input fails before any change ----------------------------------------
 
-def test_missing_required_key_fails_naming_it(ansible_playbook, secrets):
+def test_missing_required_key_fails_naming_it(host, ansible_playbook, secrets):
     run = deploy(ansible_playbook, app_env={"HELLO_GREETING": "Hi", "HELLO_TRICKY": secrets["vault_hello_tricky"]})
     assert run.rc != 0
     assert "app_env lacks required keys for hello: SECRET_KEY" in run.output
@@ -228,14 +239,14 @@ def test_missing_required_key_fails_naming_it(ansible_playbook, secrets):
     assert "second line" not in run.output
 
 
-def test_debug_mode_is_refused(ansible_playbook):
+def test_debug_mode_is_refused(host, ansible_playbook):
     run = deploy(ansible_playbook, app_env={"SECRET_KEY": "x" * 20, "FLASK_DEBUG": "1"})
     assert run.rc != 0
     assert "app_env turns on debug mode (FLASK_DEBUG)" in run.output
     assert run.changed() == 0
 
 
-def test_unknown_source_type_is_rejected_by_the_argument_specs(ansible_playbook):
+def test_unknown_source_type_is_rejected_by_the_argument_specs(host, ansible_playbook):
     run = deploy(ansible_playbook, app_source={"type": "svn", "path": "/tmp"})
     assert run.rc != 0
     assert "app_source" in run.output and "svn" in run.output
@@ -266,8 +277,9 @@ def test_git_source_release_is_the_commit(ansible_playbook, host, variant):
     assert again.rc == 0 and again.changed() == 0, again.output[-3000:]
 
 
-def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, tmp_path):
-    subprocess.run(["python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(HELLO)], check=True)
+def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, variant, tmp_path):
+    # Built from a copy: building in place would leave build/ in the example.
+    subprocess.run(["python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), variant("wheel")], check=True)
     wheel = next(tmp_path.glob("hello-*.whl"))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:12]
     run = deploy(ansible_playbook, app_name="srcwheel", app_source={"type": "artifact", "path": str(wheel)}, **OTHER_APP)
