@@ -19,6 +19,8 @@ import pytest
 SCENARIO = Path(__file__).resolve().parent.parent
 HELLO = SCENARIO.parent.parent / "examples" / "hello"
 BASE = "/srv/hello"
+# The rollback playbook the collection ships, run as a user would.
+ROLLBACK = "../../playbooks/rollback.yml"
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,7 @@ def test_hook_timeout_aborts_the_deploy(ansible_playbook, host, variant):
 def test_rollback_returns_to_the_previous_release(ansible_playbook, host):
     v2 = live(host)
     v1 = Path(host.file(f"{BASE}/previous").linked_to).name
-    run = ansible_playbook("rollback.yml")
+    run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello"})
     assert run.rc == 0, run.output[-3000:]
     assert live(host) == v1 and served(host) == v1
     # The release rolled back from is kept, and is now the previous one.
@@ -204,14 +206,14 @@ def test_rollback_returns_to_the_previous_release(ansible_playbook, host):
 
 def test_rollback_to_a_named_release(ansible_playbook, host):
     target = Path(host.file(f"{BASE}/previous").linked_to).name
-    run = ansible_playbook("rollback.yml", extra_vars={"app_rollback_to": target})
+    run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello", "app_rollback_to": target})
     assert run.rc == 0, run.output[-3000:]
     assert live(host) == target and served(host) == target
 
 
 def test_rollback_to_an_unknown_release_fails_clearly(ansible_playbook, host):
     before = live(host)
-    run = ansible_playbook("rollback.yml", extra_vars={"app_rollback_to": "0000deadbeef"})
+    run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello", "app_rollback_to": "0000deadbeef"})
     assert run.rc != 0
     assert "release 0000deadbeef is not on the host" in run.output
     assert live(host) == before
@@ -297,3 +299,53 @@ def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
     wheel = host.check_output("ls /srv/srcpkg/current/ | grep '^itsdangerous-2.2.0.*whl$'")
     digest = host.check_output(f"sha256sum /srv/srcpkg/current/{wheel} | cut -c1-12")
     assert host.file("/srv/srcpkg/current/REVISION").content_string.strip() == digest
+
+
+def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_playbook, host, tmp_path):
+    # Gunicorn and its one dependency, pinned with the hashes of their
+    # (pure Python) wheels as the index serves them.
+    pins = {"gunicorn": "23.0.0", "packaging": "25.0"}
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        ["python", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", str(wheels)]
+        + [f"{name}=={version}" for name, version in pins.items()],
+        check=True,
+    )
+
+    def source(tag, tamper=False):
+        src = tmp_path / tag
+        src.mkdir()
+        lines = []
+        for name, version in pins.items():
+            digest = hashlib.sha256(next(wheels.glob(f"{name}-{version}-*.whl")).read_bytes()).hexdigest()
+            if tamper and name == "packaging":
+                digest = "0" * 64
+            lines.append(f"{name}=={version} --hash=sha256:{digest}")
+        (src / "requirements.txt").write_text("\n".join(lines) + "\n")
+        (src / "wsgi.py").write_text("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+        return {"type": "directory", "path": str(src)}
+
+    good = deploy(ansible_playbook, app_name="srchash", app_source=source("good"), app_pip_require_hashes=True, **OTHER_APP)
+    assert good.rc == 0, good.output[-3000:]
+    live_id = host.file("/srv/srchash/current").linked_to
+    host.run_expect([0], "/srv/srchash/current/.venv/bin/gunicorn --version")
+
+    bad = deploy(ansible_playbook, app_name="srchash", app_source=source("bad", tamper=True), app_pip_require_hashes=True, **OTHER_APP)
+    assert bad.rc != 0
+    assert "DO NOT MATCH THE HASHES" in bad.output
+    assert host.file("/srv/srchash/current").linked_to == live_id
+
+
+def test_wheelhouse_installs_without_any_package_index(ansible_playbook, host, variant):
+    # Any index access from the host now fails: pip's global config points at
+    # a closed port. The deploy must still work from the controller's wheels.
+    host.run_expect([0], "cp /etc/pip.conf /etc/pip.conf.orig 2>/dev/null || touch /etc/pip.conf.orig; "
+                         "printf '[global]\\nindex-url = http://127.0.0.1:9/simple\\n' > /etc/pip.conf")
+    try:
+        run = deploy(ansible_playbook, app_name="srcwh", app_source={"type": "directory", "path": variant("wh")},
+                     app_wheelhouse=True, **OTHER_APP)
+    finally:
+        host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf")
+    assert run.rc == 0, run.output[-3000:]
+    host.run_expect([0], "/srv/srcwh/current/.venv/bin/python -c 'import hello, flask, gunicorn'")
+    assert host.file("/srv/srcwh/current/.wheelhouse").is_directory
