@@ -199,6 +199,8 @@ def test_rollback_returns_to_the_previous_release(ansible_playbook, host):
     run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello"})
     assert run.rc == 0, run.output[-3000:]
     assert live(host) == v1 and served(host) == v1
+    # The two visits recorded before (by v1 and v2) survive the rollback.
+    assert json.loads(host.check_output("curl -sf -X POST http://127.0.0.1:8000/visits"))["visits"] == 3
     # The release rolled back from is kept, and is now the previous one.
     assert v2 in releases(host)
     assert Path(host.file(f"{BASE}/previous").linked_to).name == v2
