@@ -351,3 +351,53 @@ def test_wheelhouse_installs_without_any_package_index(ansible_playbook, host, v
     assert run.rc == 0, run.output[-3000:]
     host.run_expect([0], "/srv/srcwh/current/.venv/bin/python -c 'import hello, flask, gunicorn'")
     assert host.file("/srv/srcwh/current/.wheelhouse").is_directory
+
+
+HTTPS_INDEX = """\
+import functools, http.server, ssl
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="/srv/pyindex")
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 8765), handler)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain("/srv/pyindex-tls/cert.pem", "/srv/pyindex-tls/key.pem")
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"""
+
+
+def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host, tmp_path):
+    # Two package indexes served over HTTPS inside the container, on
+    # loopback, with a self-signed certificate: the requirement only on the
+    # main index, Gunicorn and its dependency only on the extra one. The
+    # deploy works only if the index, the extra index and the CA bundle all
+    # reach pip. The index has a host name (pip's truststore on Debian 13
+    # fails on IP addresses with a custom CA).
+    wheels = tmp_path / "wheels"
+    subprocess.run(["python", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", str(wheels),
+                    "itsdangerous==2.2.0", "gunicorn==23.0.0", "packaging==25.0"], check=True)
+    layout = {"main/itsdangerous": "itsdangerous-", "extra/gunicorn": "gunicorn-", "extra/packaging": "packaging-"}
+    container = host.backend.get_hostname()
+    for path, prefix in layout.items():
+        host.run_expect([0], f"mkdir -p /srv/pyindex/{path}")
+        wheel = next(wheels.glob(f"{prefix}*.whl"))
+        subprocess.run(["docker", "cp", str(wheel), f"{container}:/srv/pyindex/{path}/"], check=True)
+    host.run_expect([0], "grep -q pyindex.test /etc/hosts || echo '127.0.0.1 pyindex.test' >> /etc/hosts")
+    host.run_expect([0], "mkdir -p /srv/pyindex-tls && cd /srv/pyindex-tls && "
+                         "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout key.pem -out cert.pem "
+                         "-subj /CN=pyindex.test -addext subjectAltName=DNS:pyindex.test 2>/dev/null")
+    host.run_expect([0], "cat > /srv/pyindex-tls/serve.py <<'EOF'\n" + HTTPS_INDEX + "EOF")
+    host.run_expect([0], "nohup python3 /srv/pyindex-tls/serve.py >/dev/null 2>&1 &")
+    host.run_expect([0], "curl -sf --cacert /srv/pyindex-tls/cert.pem --retry 10 --retry-connrefused --retry-delay 1 "
+                         "https://pyindex.test:8765/main/itsdangerous/ >/dev/null")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "requirements.txt").write_text("itsdangerous==2.2.0\n")
+    (src / "wsgi.py").write_text("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+    try:
+        run = deploy(ansible_playbook, app_name="srcidx", app_source={"type": "directory", "path": str(src)},
+                     app_pip_index_url="https://pyindex.test:8765/main/",
+                     app_pip_extra_index_urls=["https://pyindex.test:8765/extra/"],
+                     app_pip_ca_bundle="/srv/pyindex-tls/cert.pem", **OTHER_APP)
+    finally:
+        host.run("pkill -f /srv/pyindex-tls/serve.py")
+    assert run.rc == 0, run.output[-3000:]
+    host.run_expect([0], "/srv/srcidx/current/.venv/bin/python -c 'import itsdangerous, gunicorn'")
