@@ -18,7 +18,7 @@ S ?= python
 D ?= debian12
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint build images molecule test clean
+.PHONY: help venv lint build images molecule test bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 
 
 test: venv ## Lint, build and every Molecule scenario on every distro
 	DISTROS="$(DISTROS)" scripts/test-matrix
+
+bench: venv ## Time a first deploy, a no-change re-run and a code-change deploy
+	scripts/bench-deploy $(D)
 
 clean: ## Remove the venv and built tarballs (images stay; see README)
 	rm -rf $(VENV) wsgi-stack-*.tar.gz

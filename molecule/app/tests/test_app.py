@@ -84,6 +84,9 @@ def test_layout_and_permissions(host):
     shared = host.file(f"{BASE}/shared")
     assert (shared.user, shared.group, shared.mode) == ("hello", "hello", 0o750)
     assert host.file(f"{BASE}/releases/{rel}/instance").linked_to == f"{BASE}/shared/instance"
+    assert host.file(f"{BASE}/releases/{rel}/hello.cfg").linked_to == f"{BASE}/shared/hello.cfg"
+    cfg = host.file(f"{BASE}/shared/hello.cfg")
+    assert cfg.is_file and (cfg.user, cfg.group, cfg.mode) == ("hello", "hello", 0o640)
     world_writable = host.check_output(f"find {BASE} /etc/hello ! -type l -perm -o+w")
     assert world_writable == ""
 
@@ -155,6 +158,7 @@ def test_no_secret_in_verbose_diff_output_even_when_the_env_changes(ansible_play
 def test_deploy_of_new_code_switches_and_keeps_shared_data(ansible_playbook, host, variant):
     v1 = live(host)
     host.run_expect([0], "curl -sf -X POST http://127.0.0.1:8000/visits")
+    host.run_expect([0], f"sudo -u hello sh -c 'echo written-by-{v1} > {BASE}/current/hello.cfg'")
     run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant("v2")})
     assert run.rc == 0, run.output[-3000:]
     v2 = live(host)
@@ -164,6 +168,7 @@ def test_deploy_of_new_code_switches_and_keeps_shared_data(ansible_playbook, hos
     # The visit recorded by v1 is counted by v2: same shared database, and
     # the run-once init-db hook did not wipe it.
     assert json.loads(host.check_output("curl -sf -X POST http://127.0.0.1:8000/visits"))["visits"] == 2
+    assert host.file(f"{BASE}/releases/{v2}/hello.cfg").content_string == f"written-by-{v1}\n"
     assert set(releases(host)) == {v1, v2}
 
 
