@@ -406,3 +406,19 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
         host.run("pkill -f /srv/pyindex-tls/serve.py")
     assert run.rc == 0, run.output[-3000:]
     host.run_expect([0], "/srv/srcidx/current/.venv/bin/python -c 'import itsdangerous, gunicorn'")
+
+
+def test_one_release_id_for_every_host_of_a_run(ansible_playbook, host, variant):
+    repo = variant("twins")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "twins")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    # The two hosts are one container under two names, so they take turns
+    # (-f 1) rather than contend for its package and user databases.
+    run = ansible_playbook("two-hosts.yml", "-f", "1", extra_vars={"twin_repo": f"file://{repo}"})
+    assert run.rc == 0, run.output[-3000:]
+    checkout = run.output.split("Check out the git ref]", 1)[1].split("TASK [", 1)[0]
+    assert checkout.count("-> localhost]") == 1, checkout
+    for root in ("/srv/a", "/srv/b"):
+        assert host.file(f"{root}/twin/current/REVISION").content_string.strip() == sha[:12]
