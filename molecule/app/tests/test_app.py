@@ -267,16 +267,25 @@ def test_unknown_source_type_is_rejected_by_the_argument_specs(host, ansible_pla
 OTHER_APP = {"app_hooks": [], "app_env": {"SECRET_KEY": "not-a-real-secret-for-source-tests"}}
 
 
-def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=cwd, check=True, capture_output=True)
+def git_repo(path):
+    """Make `path` a git repository with one commit on main; return the commit."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "release"]):
+        subprocess.run(git + args, cwd=path, check=True, capture_output=True)
+    return subprocess.run(git + ["rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def minimal_app(path, requirements):
+    """A bare WSGI app with only a requirements file, as a directory source."""
+    path.mkdir()
+    (path / "requirements.txt").write_text(requirements)
+    (path / "wsgi.py").write_text("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+    return {"type": "directory", "path": str(path)}
 
 
 def test_git_source_release_is_the_commit(ansible_playbook, host, variant):
     repo = variant("git")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "hello")
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    sha = git_repo(repo)
     source = {"type": "git", "repo": f"file://{repo}", "version": "main"}
     run = deploy(ansible_playbook, app_name="srcgit", app_source=source, **OTHER_APP)
     assert run.rc == 0, run.output[-3000:]
@@ -320,17 +329,13 @@ def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_pl
     )
 
     def source(tag, tamper=False):
-        src = tmp_path / tag
-        src.mkdir()
         lines = []
         for name, version in pins.items():
             digest = hashlib.sha256(next(wheels.glob(f"{name}-{version}-*.whl")).read_bytes()).hexdigest()
             if tamper and name == "packaging":
                 digest = "0" * 64
             lines.append(f"{name}=={version} --hash=sha256:{digest}")
-        (src / "requirements.txt").write_text("\n".join(lines) + "\n")
-        (src / "wsgi.py").write_text("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
-        return {"type": "directory", "path": str(src)}
+        return minimal_app(tmp_path / tag, "\n".join(lines) + "\n")
 
     good = deploy(ansible_playbook, app_name="srchash", app_source=source("good"), app_pip_require_hashes=True, **OTHER_APP)
     assert good.rc == 0, good.output[-3000:]
@@ -393,12 +398,9 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
     host.run_expect([0], "nohup python3 /srv/pyindex-tls/serve.py >/dev/null 2>&1 &")
     host.run_expect([0], "curl -sf --cacert /srv/pyindex-tls/cert.pem --retry 10 --retry-connrefused --retry-delay 1 "
                          "https://pyindex.test:8765/main/itsdangerous/ >/dev/null")
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "requirements.txt").write_text("itsdangerous==2.2.0\n")
-    (src / "wsgi.py").write_text("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+    source = minimal_app(tmp_path / "src", "itsdangerous==2.2.0\n")
     try:
-        run = deploy(ansible_playbook, app_name="srcidx", app_source={"type": "directory", "path": str(src)},
+        run = deploy(ansible_playbook, app_name="srcidx", app_source=source,
                      app_pip_index_url="https://pyindex.test:8765/main/",
                      app_pip_extra_index_urls=["https://pyindex.test:8765/extra/"],
                      app_pip_ca_bundle="/srv/pyindex-tls/cert.pem", **OTHER_APP)
@@ -410,10 +412,7 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
 
 def test_one_release_id_for_every_host_of_a_run(ansible_playbook, host, variant):
     repo = variant("twins")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "twins")
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    sha = git_repo(repo)
     # The two hosts are one container under two names, so they take turns
     # (-f 1) rather than contend for its package and user databases.
     run = ansible_playbook("two-hosts.yml", "-f", "1", extra_vars={"twin_repo": f"file://{repo}"})
