@@ -5,10 +5,14 @@ with the collection's paths), so a test can run ansible-playbook against the
 scenario's instances exactly as a user would.
 """
 
+import contextlib
 import json
 import os
 import re
+import shlex
 import subprocess
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,5 +64,60 @@ def ansible_playbook():
             env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
         )
         return PlaybookRun(proc.returncode, proc.stdout)
+
+    return run
+
+
+# Figures the tests measured, printed after the test summary (see
+# pytest_terminal_summary): resolutions quote them.
+MEASURED = []
+
+
+@pytest.fixture(scope="session")
+def measured():
+    """measured("restart under load", "0 failed of 9,000"): report a figure."""
+    return lambda name, value: MEASURED.append(f"{name}: {value}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("measured")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def http_load(host):
+    """Constant load from inside the instance while a with-block runs.
+
+    with http_load("--unix-socket", "/run/gunicorn/hello.sock") as load:
+        ...restart something...
+    load["failed"], load["ok"], load["releases"]: see molecule/shared/wsgi-load,
+    which the scenario's prepare installs as /usr/local/bin/wsgi-load.
+    """
+
+    @contextlib.contextmanager
+    def run(*target, user="www-data", concurrency=32, max_seconds=300):
+        base = f"/tmp/wsgi-load-{uuid.uuid4().hex[:8]}"
+        cmd = shlex.join(["runuser", "-u", user, "--", "/usr/local/bin/wsgi-load", *target,
+                          "--concurrency", str(concurrency), "--max-seconds", str(max_seconds),
+                          "--stop-file", f"{base}.stop", "--out", f"{base}.json"])
+        host.check_output(f"setsid -f {cmd} >{base}.log 2>&1 </dev/null")
+        wait_for(lambda: host.file(f"{base}.json.running").exists, 30, "the load to get its first answer")
+        result = {}
+        try:
+            yield result
+        finally:
+            host.check_output(f"touch {base}.stop")
+            wait_for(lambda: host.file(f"{base}.json").exists, 60, "the load's summary")
+            result.update(json.loads(host.file(f"{base}.json").content_string))
 
     return run

@@ -2,12 +2,13 @@
 
 - configuration from the environment (SECRET_KEY is required),
 - an instance folder for data that outlives releases (an SQLite database),
-- a health endpoint that reports which release is serving,
+- a health endpoint that reports which release is serving, and a slow one for benchmarks,
 - a CLI command that initialises the database (run once, by a deploy hook).
 """
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import click
@@ -49,6 +50,13 @@ def create_app():
     @app.get("/health")
     def health():
         return jsonify(status="ok", release=release)
+
+    @app.get("/slow")
+    def slow():
+        # Stands for an I/O-bound view (a database or API call of 50 ms):
+        # the case that separates worker classes in scripts/bench-workers.
+        time.sleep(0.05)
+        return "done\n"
 
     @app.post("/visits")
     def add_visit():
