@@ -52,8 +52,9 @@ molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 
 test: venv ## Lint, build and every Molecule scenario on every distro
 	DISTROS="$(DISTROS)" scripts/test-matrix
 
-bench: venv ## Time a first deploy, a no-change re-run and a code-change deploy
+bench: venv ## Time deploys, then compare Gunicorn worker settings (prints numbers)
 	scripts/bench-deploy $(D)
+	scripts/bench-workers
 
 clean: ## Remove the venv and built tarballs (images stay; see README)
 	rm -rf $(VENV) wsgi-stack-*.tar.gz

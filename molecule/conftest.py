@@ -105,10 +105,11 @@ def http_load(host):
     """
 
     @contextlib.contextmanager
-    def run(*target, user="www-data", concurrency=32, max_seconds=300):
+    def run(*target, user="www-data", concurrency=32, interval=0, max_seconds=300):
         base = f"/tmp/wsgi-load-{uuid.uuid4().hex[:8]}"
         cmd = shlex.join(["runuser", "-u", user, "--", "/usr/local/bin/wsgi-load", *target,
-                          "--concurrency", str(concurrency), "--max-seconds", str(max_seconds),
+                          "--concurrency", str(concurrency), "--interval", str(interval),
+                          "--max-seconds", str(max_seconds),
                           "--stop-file", f"{base}.stop", "--out", f"{base}.json"])
         host.check_output(f"setsid -f {cmd} >{base}.log 2>&1 </dev/null")
         wait_for(lambda: host.file(f"{base}.json.running").exists, 30, "the load to get its first answer")

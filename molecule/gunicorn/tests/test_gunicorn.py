@@ -197,7 +197,9 @@ def test_code_change_deploy_under_load_serves_the_new_release(host, http_load, a
     with open(src / "hello" / "__init__.py", "a") as fh:
         fh.write(f"\n# release {uuid.uuid4()}\n")
     old = live(host)
-    with http_load("--unix-socket", SOCKET) as load:
+    # 32 clients, each at most 10 requests a second: unpaced, the load takes
+    # both CPUs and the virtualenv build under it takes minutes.
+    with http_load("--unix-socket", SOCKET, interval=0.1) as load:
         run = ansible_playbook("converge.yml", extra_vars={"hello_src": str(src)})
         assert run.rc == 0, run.output
     new = live(host)
