@@ -2,7 +2,8 @@
 
 - configuration from the environment (SECRET_KEY is required),
 - an instance folder for data that outlives releases (an SQLite database),
-- a health endpoint that reports which release is serving, and a slow one for benchmarks,
+- a health endpoint that reports which release is serving, one that shows what
+  the app sees of the client behind the proxy, and a slow one for benchmarks,
 - a CLI command that initialises the database (run once, by a deploy hook).
 """
 
@@ -12,7 +13,8 @@ import time
 from pathlib import Path
 
 import click
-from flask import Flask, current_app, g, jsonify
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def _release():
@@ -36,6 +38,9 @@ def create_app():
     app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
     app.config["GREETING"] = os.environ.get("HELLO_GREETING", "Hello")
     release = _release()
+    # Behind exactly one proxy (nginx): trust its X-Forwarded-For, -Proto and
+    # -Host, so the app sees the client's address, https and the real name.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     @app.teardown_appcontext
     def close_db(_exc):
@@ -50,6 +55,11 @@ def create_app():
     @app.get("/health")
     def health():
         return jsonify(status="ok", release=release)
+
+    @app.get("/whoami")
+    def whoami():
+        return jsonify(client=request.remote_addr, scheme=request.scheme, host=request.host,
+                       request_id=request.headers.get("X-Request-ID"))
 
     @app.get("/slow")
     def slow():
