@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
+
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SITE = "/etc/nginx/sites-available/hello.conf"
 
@@ -177,6 +179,10 @@ def test_broken_extra_config_fails_and_the_old_config_keeps_serving(host, ansibl
     ({"app_domains": ["hello.test", "bad_name!"]}, "app_domains must list"),
     ({"tls_mode": "magic"}, "tls_mode"),
     ({"nginx_hsts_max_age": "forever"}, "nginx_hsts_max_age"),
+    ({"nginx_hsts_preload": True}, "nginx_hsts_preload needs nginx_hsts and nginx_hsts_include_subdomains"),
+    ({"tls_mode": "acme"}, "tls_acme_email must be the ACME account's email address"),
+    ({"tls_mode": "acme", "tls_acme_email": "ops@hello.test", "tls_acme_directory": "http://ca.test/dir"},
+     "tls_acme_directory must be the ACME CA's https:// directory URL"),
 ])
 def test_bad_input_fails_before_changing_the_host(host, ansible_playbook, extra, message):
     run = ansible_playbook("site.yml", extra_vars=extra)
@@ -195,6 +201,72 @@ def test_maintenance_switch_answers_503_and_reloads_without_restart(host, ansibl
     finally:
         assert ansible_playbook("site.yml").rc == 0
     assert headers(host, "https://hello.test/health")[0] == 200
+    assert host.check_output("systemctl show -P MainPID nginx.service") == master
+
+
+def test_body_size_and_rate_limits_answer_413_and_429(host, ansible_playbook):
+    """The next test's run puts the limits back to their defaults."""
+    run = ansible_playbook("site.yml", extra_vars={
+        "nginx_client_max_body_size": "1k", "nginx_rate_limit": 2, "nginx_rate_limit_burst": 5})
+    assert run.rc == 0, run.output
+    code = "-o /dev/null -w '%{http_code}\\n'"
+    # /health takes no POST: a 405 is the app's answer, a 413 is nginx's.
+    small = curl(host, "https://hello.test/health", code, "--data-binary small")
+    big = curl(host, "https://hello.test/health", code, "--data-binary @/etc/ssl/certs/ca-certificates.crt")
+    assert (small.stdout.strip(), big.stdout.strip()) == ("405", "413")
+    # Twelve requests at once on one connection: the burst of 5 passes, the rest wait their turn.
+    urls = " ".join(["https://hello.test/health"] * 11)
+    codes = curl(host, "https://hello.test/health", code, urls).stdout.split()
+    assert codes.count("429") >= 4, codes
+    assert codes[0] == "200"
+
+
+# --- an ACME certificate from Pebble, the ACME test server prepare.yml starts -----
+
+PEBBLE = {"tls_mode": "acme", "tls_acme_directory": "https://localhost:14000/dir", "tls_acme_email": "ops@hello.test"}
+PEBBLE_ROOT = "/root/pebble-root.pem"
+
+
+def served_certificate(host, *fields):
+    return host.check_output(
+        "openssl s_client -connect 127.0.0.1:443 -servername hello.test </dev/null 2>/dev/null"
+        f" | openssl x509 -noout {' '.join(fields)}")
+
+
+def test_acme_certificate_is_issued_by_pebble_and_served_with_hsts(host, ansible_playbook):
+    run = ansible_playbook("site.yml", extra_vars=PEBBLE)
+    assert run.rc == 0, run.output
+    assert "Pebble" in served_certificate(host, "-issuer")
+    # Pebble makes a new root each time it starts; it hands it out to tests.
+    host.check_output(f"curl -sS -o {PEBBLE_ROOT} https://localhost:15000/roots/0")
+    out = host.run(f"curl -sS --cacert {PEBBLE_ROOT} --resolve www.hello.test:443:127.0.0.1"
+                   " -D - -o /dev/null https://www.hello.test/health")
+    assert out.rc == 0, out.stderr
+    assert "strict-transport-security: max-age=31536000\r" in out.stdout.lower()
+    assert host.service("certbot.timer").is_enabled
+    assert host.service("certbot.timer").is_running
+
+
+def test_acme_mode_is_idempotent_and_check_mode_changes_nothing(host, ansible_playbook):
+    again = ansible_playbook("site.yml", extra_vars=PEBBLE)
+    assert again.rc == 0, again.output
+    assert again.changed() == 0, again.output
+    check = ansible_playbook("site.yml", "--check", "--diff", extra_vars=PEBBLE)
+    assert check.rc == 0, check.output
+    assert check.changed() == 0, check.output
+
+
+def test_acme_certificate_is_renewed_by_the_timer_and_nginx_reloads(host, ansible_playbook):
+    # Pebble's certificates last five years: with ten years' notice, every one is due.
+    run = ansible_playbook("site.yml", extra_vars={**PEBBLE, "tls_renew_days": 3650})
+    assert run.rc == 0, run.output
+    before = served_certificate(host, "-serial")
+    master = host.check_output("systemctl show -P MainPID nginx.service")
+    # What certbot.timer starts (a oneshot: it returns when certbot is done).
+    host.check_output("systemctl start certbot.service")
+    renewed = host.check_output("openssl x509 -noout -serial -in /etc/letsencrypt/live/hello/cert.pem")
+    assert renewed != before
+    wait_for(lambda: served_certificate(host, "-serial") == renewed, 30, "nginx serving the renewed certificate")
     assert host.check_output("systemctl show -P MainPID nginx.service") == master
 
 
@@ -226,17 +298,52 @@ def test_provided_key_that_does_not_match_fails_before_any_change(host, ansible_
     assert "PRIVATE KEY" not in run.output
 
 
-def test_provided_certificate_is_served_with_hsts(host, ansible_playbook, tmp_path):
-    key, cert = make_certificate(tmp_path, "provided")
+OCSP_DIR = "/root/ocsp"
+
+
+def ca_signed_certificate_with_ocsp(host):
+    """A CA, a certificate naming an OCSP responder, and that responder (openssl ocsp on port 8888)."""
+    d = OCSP_DIR
+    host.check_output(
+        f"mkdir -p {d} && cd {d}"
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -keyout ca.key"
+        " -out ca.pem -subj '/CN=wsgi.stack test OCSP CA' -addext basicConstraints=critical,CA:TRUE"
+        " -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null"
+        " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr"
+        " -subj /CN=hello.test 2>/dev/null"
+        " && printf 'subjectAltName=DNS:hello.test,DNS:www.hello.test\\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:8888\\n'"
+        " > leaf.ext"
+        " && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile leaf.ext"
+        " -out leaf.pem 2>/dev/null"
+        " && serial=$(openssl x509 -noout -serial -in leaf.pem | cut -d= -f2)"
+        " && end=$(date -u -d \"$(openssl x509 -noout -enddate -in leaf.pem | cut -d= -f2)\" +%y%m%d%H%M%SZ)"
+        " && printf 'V\\t%s\\t\\t%s\\tunknown\\t/CN=hello.test\\n' $end $serial > index.txt")
+    host.check_output(f"cd {d} && setsid openssl ocsp -index index.txt -port 8888 -rsigner ca.pem -rkey ca.key"
+                      " -CA ca.pem -nmin 60 </dev/null >ocsp.log 2>&1 &")
+    chain = host.file(f"{d}/leaf.pem").content_string + host.file(f"{d}/ca.pem").content_string
+    return host.file(f"{d}/leaf.key").content_string, chain
+
+
+def stapled(host):
+    return host.run("openssl s_client -connect 127.0.0.1:443 -servername hello.test -status </dev/null 2>/dev/null").stdout
+
+
+def test_provided_certificate_is_served_with_ocsp_stapling_and_hsts_options(host, ansible_playbook):
+    key, chain = ca_signed_certificate_with_ocsp(host)
     run = ansible_playbook("site.yml", "--diff", extra_vars={
-        "tls_mode": "provided", "tls_certificate": cert, "tls_private_key": key})
+        "tls_mode": "provided", "tls_certificate": chain, "tls_private_key": key,
+        "nginx_hsts_max_age": 63072000, "nginx_hsts_include_subdomains": True, "nginx_hsts_preload": True})
     assert run.rc == 0, run.output
     assert "PRIVATE KEY" not in run.output
-    expected = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=cert,
-                              capture_output=True, text=True, check=True).stdout.strip()
+    expected = host.check_output(f"openssl x509 -noout -fingerprint -sha256 -in {OCSP_DIR}/leaf.pem")
     assert served_fingerprint(host) == expected
     key_file = host.file("/etc/ssl/wsgi-stack/hello/privkey.pem")
     assert (key_file.user, key_file.group, key_file.mode) == ("root", "root", 0o600)
-    status, fields = headers(host, "https://hello.test/health", "-k")
-    assert status == 200
-    assert fields["strict-transport-security"] == "max-age=31536000"
+    assert not key_file.is_symlink
+    out = host.run(f"curl -sS --cacert {OCSP_DIR}/ca.pem --resolve hello.test:443:127.0.0.1"
+                   " -D - -o /dev/null https://hello.test/health")
+    assert out.rc == 0, out.stderr
+    assert "strict-transport-security: max-age=63072000; includesubdomains; preload\r" in out.stdout.lower()
+    # nginx asks the responder after the first handshake and staples the answer to later ones.
+    wait_for(lambda: "OCSP Response Status: successful" in stapled(host), 30, "a stapled OCSP response")
+    assert "Cert Status: good" in stapled(host)
