@@ -18,7 +18,7 @@ S ?= python
 D ?= debian12
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint build images molecule test bench clean
+.PHONY: help venv lint build images molecule test bench demo demo-clean clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,8 @@ $(COLLECTION_LINK):
 venv: $(BIN)/.installed $(COLLECTION_LINK) ## Create or update the toolchain in .venv
 
 # ansible-lint's syntax check loads the app scenario's vaulted test variables.
-lint: venv ## yamllint and ansible-lint (production profile)
+lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted
+	scripts/check-vaults
 	yamllint --strict .
 	ANSIBLE_VAULT_PASSWORD_FILE=molecule/app/vault-password ansible-lint
 
@@ -55,6 +56,12 @@ test: venv ## Lint, build and every Molecule scenario on every distro
 bench: venv ## Time deploys, then compare Gunicorn worker settings (prints numbers)
 	scripts/bench-deploy $(D)
 	scripts/bench-workers
+
+demo: venv ## Deploy the example app into a local container (https://hello.localhost:8443)
+	scripts/demo
+
+demo-clean: ## Remove the demo container
+	scripts/demo clean
 
 clean: ## Remove the venv and built tarballs (images stay; see README)
 	rm -rf $(VENV) wsgi-stack-*.tar.gz

@@ -1,0 +1,105 @@
+# Copyright: wsgi.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn each server's list of applications into one inventory host per application."""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+---
+name: app_instances
+short_description: One inventory host per application of each server
+description:
+  - Reads C(wsgi_apps), the list of applications of each server, and returns
+    what M(ansible.builtin.add_host) needs to make each application a host of
+    its own, named C(<server>/<app_name>), so that the roles run once per
+    application with that application's variables and fall back to their
+    defaults for the rest.
+  - Each new host carries the server's variables (its connection settings,
+    group and host variables), then the application's keys on top, and
+    C(wsgi_server), the server's name.
+  - The list is ordered by position, the first application of every server
+    first, so that a play with C(serial) set to the number of servers deploys
+    the servers side by side and the applications of one server one by one.
+version_added: 0.1.0
+author: wsgi.stack contributors
+positional: servers, hostvars
+options:
+  _input:
+    description: Names of the servers (for example C(ansible_play_hosts)).
+    type: list
+    elements: str
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: raw
+    required: true
+  only:
+    description: Keep only these application names (an empty list keeps all).
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Make each application a host
+  ansible.builtin.add_host: "{{ item }}"
+  loop: "{{ ansible_play_hosts | wsgi.stack.app_instances(hostvars) }}"
+  no_log: true
+"""
+
+RETURN = r"""
+_value:
+  description: Arguments for M(ansible.builtin.add_host), one per application.
+  type: list
+  elements: dict
+"""
+
+# Variables Ansible gives every host; the new host gets its own.
+MAGIC = {
+    "ansible_check_mode", "ansible_config_file", "ansible_diff_mode", "ansible_facts",
+    "ansible_forks", "ansible_inventory_sources", "ansible_playbook_python", "ansible_run_tags",
+    "ansible_skip_tags", "ansible_verbosity", "ansible_version", "group_names", "groups",
+    "inventory_dir", "inventory_file", "inventory_hostname", "inventory_hostname_short",
+    "omit", "playbook_dir", "wsgi_apps",
+}
+APP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+
+
+def app_instances(servers, hostvars, only=None):
+    only = list(only or [])
+    plans, seen = [], set()
+    for server in servers:
+        server_vars = hostvars[server]
+        apps = server_vars.get("wsgi_apps")
+        if not isinstance(apps, (list, tuple)) or not apps:
+            raise AnsibleFilterError(f"wsgi_apps of {server} must be a non-empty list of applications")
+        names = []
+        for position, app in enumerate(apps):
+            if not isinstance(app, dict) or not APP_NAME.match(str(app.get("app_name", ""))):
+                raise AnsibleFilterError(
+                    f"wsgi_apps[{position}] of {server} needs app_name: lowercase letters, digits, '-' or '_'")
+            names.append(app["app_name"])
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise AnsibleFilterError(f"wsgi_apps of {server} names {', '.join(duplicates)} more than once")
+        seen.update(names)
+        base = {key: server_vars[key] for key in server_vars if key not in MAGIC}
+        base.setdefault("ansible_host", server)
+        base["wsgi_server"] = server
+        chosen = [app for app in apps if not only or app["app_name"] in only]
+        plans.append([{**base, **app, "name": f"{server}/{app['app_name']}", "groups": ["wsgi_app_instances"]}
+                      for app in chosen])
+    unknown = sorted(set(only) - seen)
+    if unknown:
+        raise AnsibleFilterError(f"wsgi_only names {', '.join(unknown)}, which no server's wsgi_apps holds")
+    depth = max(len(plan) for plan in plans)
+    return [plan[i] for i in range(depth) for plan in plans if i < len(plan)]
+
+
+class FilterModule:
+    def filters(self):
+        return {"app_instances": app_instances}
