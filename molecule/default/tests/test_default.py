@@ -1,0 +1,149 @@
+"""The full stack, deployed by playbooks/deploy.yml: two applications on one server.
+
+Requests go to nginx inside the container, and from the controller through the
+ports Docker publishes on localhost. The tests run in file order; the last
+ones deploy again.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
+SCENARIO = Path(__file__).resolve().parent.parent
+EXAMPLE = SCENARIO.parent.parent / "examples" / "hello"
+APPS = {"hello": "hello.test", "hi": "hi.test"}
+
+
+def get(host, name, path="/health", *args):
+    return host.run(f"curl -sS --max-time 20 --cacert {CA} --resolve {name}:443:127.0.0.1 {' '.join(args)} "
+                    f"'https://{name}{path}'")
+
+
+def health(host, name):
+    out = get(host, name)
+    assert out.rc == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def live(host, app):
+    return Path(host.file(f"/srv/{app}/current").linked_to).name
+
+
+def main_pid(host, app):
+    return int(host.check_output(f"systemctl show -P MainPID {app}.service"))
+
+
+@pytest.fixture(scope="module")
+def secrets():
+    """The vaulted values, which no output may show."""
+    out = subprocess.run(["ansible-vault", "view", str(SCENARIO / "inventory/group_vars/all/vault.yml")],
+                         check=True, capture_output=True, text=True).stdout
+    values = [str(v) for v in yaml.safe_load(out).values()]
+    assert len(values) == 2 and all(len(v) > 8 for v in values)
+    return values
+
+
+@pytest.fixture(scope="module")
+def controller_ca(host, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    path.write_text(host.file(CA).content_string)
+    return str(path)
+
+
+def published(host, port):
+    """The localhost port Docker publishes the container's port on."""
+    out = subprocess.run(["docker", "port", host.backend.host, f"{port}/tcp"],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.split()[0].rsplit(":", 1)[1])
+
+
+# --- as deploy.yml left it --------------------------------------------------------
+
+@pytest.mark.parametrize("app", APPS)
+def test_each_app_answers_on_its_own_name_with_its_own_release(host, app):
+    assert health(host, APPS[app]) == {"status": "ok", "release": live(host, app)}
+
+
+def test_the_two_apps_run_different_releases(host):
+    assert live(host, "hello") != live(host, "hi")
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_controller_reaches_each_app_through_the_published_port(host, app, controller_ca):
+    port = published(host, 443)
+    name = APPS[app]
+    out = subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", controller_ca,
+                          "--resolve", f"{name}:{port}:127.0.0.1", f"https://{name}:{port}/health"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout)["release"] == live(host, app)
+    redirect = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                               "--resolve", f"{name}:{published(host, 80)}:127.0.0.1",
+                               f"http://{name}:{published(host, 80)}/x"], capture_output=True, text=True)
+    assert redirect.stdout == f"301 https://{name}/x"
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_each_app_has_its_own_user_env_file_units_and_site(host, app):
+    assert host.user(app).exists
+    env = host.file(f"/etc/{app}/env")
+    assert (env.user, env.group, env.mode) == ("root", app, 0o640)
+    assert host.service(f"{app}.socket").is_running
+    assert host.service(f"{app}.service").is_running
+    assert host.file(f"/etc/nginx/sites-enabled/{app}.conf").is_symlink
+    assert host.file(f"/etc/ssl/wsgi-stack/{app}/fullchain.pem").exists
+
+
+def test_settings_given_per_app_reach_that_app_only(host):
+    assert "threads = 8" in host.file("/etc/hi/gunicorn.conf.py").content_string
+    assert "threads = 32" in host.file("/etc/hello/gunicorn.conf.py").content_string
+
+
+def test_check_mode_reports_no_change_and_no_secret(host, ansible_playbook, secrets):
+    run = ansible_playbook("converge.yml", "--check", "--diff")
+    assert run.rc == 0, run.output
+    assert run.changed() == 0, run.output
+    for secret in secrets:
+        assert secret not in run.output
+
+
+# --- a broken release of one application --------------------------------------------
+
+def test_broken_release_is_rolled_back_while_the_other_app_keeps_serving(host, ansible_playbook, secrets,
+                                                                          tmp_path):
+    broken = tmp_path / "hello"
+    shutil.copytree(EXAMPLE, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    init = broken / "hello" / "__init__.py"
+    init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa\n")
+    before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
+
+    run = ansible_playbook("converge.yml", extra_vars={
+        "wsgi_only": "hello", "app_source": {"type": "directory", "path": str(broken)}})
+
+    assert run.rc != 0
+    assert re.search(r"hello on \S+ failed to deploy \(", run.output), run.output
+    assert f"Rolled back to release {before['hello'][0]}." in run.output
+    assert "HTTP 50" in run.output or "answered" in run.output
+    assert run.recap()[f"{host.backend.host}/hello"]["failed"] == 1
+    assert f"{host.backend.host}/hi" not in run.recap()
+    for secret in secrets:
+        assert secret not in run.output
+    # The previous release serves again; the other application was not touched.
+    assert live(host, "hello") == before["hello"][0]
+    assert health(host, "hello.test")["release"] == before["hello"][0]
+    assert (live(host, "hi"), main_pid(host, "hi")) == before["hi"]
+    assert health(host, "hi.test")["release"] == before["hi"][0]
+
+
+def test_a_second_deploy_changes_nothing_and_prints_no_secret(host, ansible_playbook, secrets):
+    run = ansible_playbook("converge.yml", "--diff")
+    assert run.rc == 0, run.output
+    assert run.changed() == 0, run.output
+    for secret in secrets:
+        assert secret not in run.output
