@@ -21,6 +21,7 @@ description:
   - Each new host carries the server's variables (its connection settings,
     group and host variables), then the application's keys on top, and
     C(wsgi_server), the server's name.
+  - Servers that do not define C(wsgi_apps) are left out.
   - The list is ordered by position, the first application of every server
     first, so that a play with C(serial) set to the number of servers deploys
     the servers side by side and the applications of one server one by one.
@@ -74,7 +75,10 @@ def app_instances(servers, hostvars, only=None):
     plans, seen = [], set()
     for server in servers:
         server_vars = hostvars[server]
-        apps = server_vars.get("wsgi_apps")
+        if "wsgi_apps" not in server_vars:
+            # A host configured for the roles alone (app_name etc. on the host).
+            continue
+        apps = server_vars["wsgi_apps"]
         if not isinstance(apps, (list, tuple)) or not apps:
             raise AnsibleFilterError(f"wsgi_apps of {server} must be a non-empty list of applications")
         names = []
@@ -96,7 +100,7 @@ def app_instances(servers, hostvars, only=None):
     unknown = sorted(set(only) - seen)
     if unknown:
         raise AnsibleFilterError(f"wsgi_only names {', '.join(unknown)}, which no server's wsgi_apps holds")
-    depth = max(len(plan) for plan in plans)
+    depth = max((len(plan) for plan in plans), default=0)
     return [plan[i] for i in range(depth) for plan in plans if i < len(plan)]
 
 

@@ -147,3 +147,44 @@ def test_a_second_deploy_changes_nothing_and_prints_no_secret(host, ansible_play
     assert run.changed() == 0, run.output
     for secret in secrets:
         assert secret not in run.output
+
+
+# --- one part of one application (these leave hi changed) ----------------------------
+
+def site(host, app):
+    return host.file(f"/etc/nginx/sites-available/{app}.conf").content_string
+
+
+def test_tags_tls_nginx_change_the_front_of_one_app_and_not_its_code(host, ansible_playbook):
+    before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
+    hello_site = site(host, "hello")
+
+    # A source that does not exist: it would fail the run if the app role ran.
+    run = ansible_playbook("converge.yml", "--tags", "tls,nginx", extra_vars={
+        "wsgi_only": "hi", "nginx_client_max_body_size": "3m",
+        "app_source": {"type": "directory", "path": "/nonexistent"}})
+
+    assert run.rc == 0, run.output
+    assert "client_max_body_size 3m;" in site(host, "hi")
+    assert site(host, "hello") == hello_site
+    assert {app: (live(host, app), main_pid(host, app)) for app in APPS} == before
+
+
+def test_tags_app_deploy_the_code_of_one_app_and_not_its_front(host, ansible_playbook, tmp_path):
+    source = tmp_path / "hi"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "VARIANT").write_text("hi, second version\n")
+    sites = {app: site(host, app) for app in APPS}
+    hello = (live(host, "hello"), main_pid(host, "hello"))
+    old = live(host, "hi")
+
+    # An nginx setting that would change hi's site if the nginx role ran.
+    run = ansible_playbook("converge.yml", "--tags", "app", extra_vars={
+        "wsgi_only": "hi", "nginx_client_max_body_size": "1k",
+        "app_source": {"type": "directory", "path": str(source)}})
+
+    assert run.rc == 0, run.output
+    assert live(host, "hi") != old
+    assert health(host, "hi.test")["release"] == live(host, "hi")
+    assert {app: site(host, app) for app in APPS} == sites
+    assert (live(host, "hello"), main_pid(host, "hello")) == hello
