@@ -98,7 +98,8 @@ def app_instances(servers, hostvars, only=None):
         plans.append([{**base, **app, "name": f"{server}/{app['app_name']}", "groups": ["wsgi_app_instances"]}
                       for app in chosen])
     unknown = sorted(set(only) - seen)
-    if unknown:
+    # With no wsgi_apps at all, the inventory is for the roles alone: nothing to check.
+    if plans and unknown:
         raise AnsibleFilterError(f"wsgi_only names {', '.join(unknown)}, which no server's wsgi_apps holds")
     depth = max((len(plan) for plan in plans), default=0)
     return [plan[i] for i in range(depth) for plan in plans if i < len(plan)]

@@ -113,6 +113,18 @@ def test_check_mode_reports_no_change_and_no_secret(host, ansible_playbook, secr
         assert secret not in run.output
 
 
+def test_status_reports_releases_services_and_certificates_and_changes_nothing(host, ansible_playbook):
+    run = ansible_playbook("../../playbooks/status.yml")
+
+    assert run.rc == 0, run.output
+    assert run.changed() == 0, run.output
+    report = " ".join(run.output.split())  # long lines may be folded
+    for app, name in APPS.items():
+        assert f"release {live(host, app)} (previous " in report
+        assert f"service {app}.service active since" in report
+        assert re.search(rf"certificate \(selfsigned\) for {re.escape(name)}(, [\w.]+)*: expires \w+", report)
+
+
 # --- a broken release of one application --------------------------------------------
 
 def test_broken_release_is_rolled_back_while_the_other_app_keeps_serving(host, ansible_playbook, secrets,
@@ -169,6 +181,11 @@ def test_tags_tls_nginx_change_the_front_of_one_app_and_not_its_code(host, ansib
     assert site(host, "hello") == hello_site
     assert {app: (live(host, app), main_pid(host, app)) for app in APPS} == before
 
+    # The inventory's settings again, through the same tags.
+    run = ansible_playbook("converge.yml", "--tags", "tls,nginx", extra_vars={"wsgi_only": "hi"})
+    assert run.rc == 0, run.output
+    assert "client_max_body_size 10m;" in site(host, "hi")
+
 
 def test_tags_app_deploy_the_code_of_one_app_and_not_its_front(host, ansible_playbook, tmp_path):
     source = tmp_path / "hi"
@@ -187,4 +204,16 @@ def test_tags_app_deploy_the_code_of_one_app_and_not_its_front(host, ansible_pla
     assert live(host, "hi") != old
     assert health(host, "hi.test")["release"] == live(host, "hi")
     assert {app: site(host, app) for app in APPS} == sites
+    assert (live(host, "hello"), main_pid(host, "hello")) == hello
+
+
+def test_rollback_playbook_takes_one_app_back_and_leaves_the_other(host, ansible_playbook):
+    previous = Path(host.file("/srv/hi/previous").linked_to).name
+    hello = (live(host, "hello"), main_pid(host, "hello"))
+
+    run = ansible_playbook("../../playbooks/rollback.yml", extra_vars={"app_name": "hi"})
+
+    assert run.rc == 0, run.output
+    assert live(host, "hi") == previous
+    assert health(host, "hi.test")["release"] == previous
     assert (live(host, "hello"), main_pid(host, "hello")) == hello
