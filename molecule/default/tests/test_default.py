@@ -125,6 +125,17 @@ def test_status_reports_releases_services_and_certificates_and_changes_nothing(h
         assert re.search(rf"certificate \(selfsigned\) for {re.escape(name)}(, [\w.]+)*: expires \w+", report)
 
 
+def test_a_limit_must_reach_the_applications_hosts(host, ansible_playbook):
+    server = host.backend.host
+    run = ansible_playbook("../../playbooks/status.yml", "--limit", server)
+    assert run.rc != 0
+    assert f"write --limit '{server}*'" in " ".join(run.output.split()), run.output
+
+    run = ansible_playbook("../../playbooks/status.yml", "--limit", f"{server}*")
+    assert run.rc == 0, run.output
+    assert {f"{server}/{app}" for app in APPS} <= set(run.recap())
+
+
 # --- a broken release of one application --------------------------------------------
 
 def test_broken_release_is_rolled_back_while_the_other_app_keeps_serving(host, ansible_playbook, secrets,
