@@ -86,6 +86,12 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+def exposure(host, unit):
+    """The overall exposure score `systemd-analyze security` gives a unit (0 to 10)."""
+    out = host.check_output(f"systemd-analyze security --no-pager {unit}")
+    return float(re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", out).group(1))
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import exposure, wait_for
 
 HELLO = Path(__file__).resolve().parents[3] / "examples" / "hello"
 SOCKET = "/run/gunicorn/hello.sock"
@@ -75,8 +75,7 @@ def test_only_root_and_the_socket_group_can_connect(host):
 
 
 def test_sandbox_scores_two_or_less_and_the_app_still_writes_its_data(host, measured):
-    out = host.check_output("systemd-analyze security --no-pager hello.service")
-    score = float(re.search(r"Overall exposure level for hello.service: (\d+\.\d+)", out).group(1))
+    score = exposure(host, "hello.service")
     measured("systemd-analyze security hello.service", score)
     assert score <= 2.0
     # The app writes its SQLite database under shared/ through the sandbox.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import exposure, wait_for
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SITE = "/etc/nginx/sites-available/hello.conf"
@@ -151,8 +151,7 @@ def test_app_down_shows_the_friendly_page_while_static_files_still_serve(host):
 
 
 def test_nginx_sandbox_lowers_its_exposure(host, measured):
-    out = host.check_output("systemd-analyze security --no-pager nginx.service")
-    score = float(re.search(r"Overall exposure level for nginx.service: (\d+\.\d+)", out).group(1))
+    score = exposure(host, "nginx.service")
     measured("systemd-analyze security nginx.service (Debian's unit: 9.6)", score)
     assert score < 5.0
 
