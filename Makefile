@@ -53,8 +53,9 @@ molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 
 test: venv ## Lint, build and every Molecule scenario on every distro
 	DISTROS="$(DISTROS)" scripts/test-matrix
 
-bench: venv ## Time deploys, then compare Gunicorn worker settings (prints numbers)
+bench: venv ## Time deploys, load the demo stack, compare Gunicorn worker settings (prints numbers)
 	scripts/bench-deploy $(D)
+	scripts/bench-load
 	scripts/bench-workers
 
 demo: venv ## Deploy the example app into a local container (https://hello.localhost:8443)

@@ -28,7 +28,8 @@ def _release():
 
 def _db():
     if "db" not in g:
-        g.db = sqlite3.connect(Path(current_app.instance_path) / "hello.sqlite")
+        # Concurrent writers wait for the lock rather than fail at once.
+        g.db = sqlite3.connect(Path(current_app.instance_path) / "hello.sqlite", timeout=30)
     return g.db
 
 
@@ -80,6 +81,8 @@ def create_app():
         """Create the database, dropping any existing data."""
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         db = _db()
+        # Write-ahead logging: readers and a writer do not block each other.
+        db.execute("PRAGMA journal_mode=WAL")
         db.executescript("DROP TABLE IF EXISTS visits; CREATE TABLE visits (id INTEGER PRIMARY KEY);")
         db.commit()
         click.echo(f"initialised {Path(app.instance_path) / 'hello.sqlite'}")

@@ -1,0 +1,129 @@
+"""Zero downtime through the whole stack: 64 clients over HTTPS through nginx,
+one request in three a POST that adds a row, while the hello application is
+reloaded, restarted, recycled, reconfigured and redeployed. Every POST that
+got a 2xx wrote exactly one row; no request of any method failed.
+
+Runs after test_default.py (file order), on the hello application only.
+"""
+
+import shutil
+import uuid
+from pathlib import Path
+
+from conftest import wait_for
+
+CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
+# A new connection per request, as browsers arriving during a restart.
+MIXED = ("--url", "https://hello.test/", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
+CLIENTS = 64
+
+
+def visits(host):
+    """Rows in hello's database, read as its user (a root-owned WAL file
+    would lock the app out)."""
+    return int(host.check_output(
+        "runuser -u hello -- python3 -c \"import sqlite3; print(sqlite3.connect("
+        "'/srv/hello/shared/instance/hello.sqlite').execute('select count(*) from visits').fetchone()[0])\""))
+
+
+def main_pid(host):
+    return int(host.check_output("systemctl show -P MainPID hello.service"))
+
+
+def workers(host):
+    return set(host.check_output(f"pgrep -P {main_pid(host)}").split())
+
+
+def live(host):
+    return Path(host.file("/srv/hello/current").linked_to).name
+
+
+def summary(load, written):
+    posts, gets = load["methods"].get("POST", {}), load["methods"].get("GET", {})
+    return (f"{load['failed']} failed of {load['ok'] + load['failed']} {load['failures'] or ''}"
+            f"(POST {posts.get('ok', 0)} ok, GET {gets.get('ok', 0)} ok), {written} rows written")
+
+
+def assert_no_loss(load, written):
+    assert load["failed"] == 0, load
+    posts = load["methods"]["POST"]["ok"]
+    assert posts > 30 and posts * 10 >= 3 * load["ok"], load
+    assert written == posts, (written, load)
+
+
+def gunicorn_only(ansible_playbook, **extra):
+    run = ansible_playbook("converge.yml", "--tags", "gunicorn", extra_vars={"wsgi_only": "hello", **extra})
+    assert run.rc == 0, run.output
+    return run
+
+
+def test_two_reloads_through_nginx_lose_no_write(host, http_load, measured):
+    master, rows = main_pid(host), visits(host)
+    with http_load(*MIXED, concurrency=CLIENTS) as load:
+        for _ in range(2):
+            old = workers(host)
+            host.check_output("systemctl reload hello.service")
+            wait_for(lambda: workers(host).isdisjoint(old), 60, "the workers to be replaced")
+    written = visits(host) - rows
+    measured("stack: two reloads (HUP) under mixed load", summary(load, written))
+    assert main_pid(host) == master
+    assert_no_loss(load, written)
+
+
+def test_two_restarts_through_nginx_lose_no_write(host, http_load, measured):
+    before, rows = main_pid(host), visits(host)
+    with http_load(*MIXED, concurrency=CLIENTS) as load:
+        for _ in range(2):
+            host.check_output("systemctl restart hello.service")
+            wait_for(lambda: host.service("hello.service").is_running, 30, "the service")
+    written = visits(host) - rows
+    measured("stack: two restarts under mixed load", summary(load, written))
+    assert main_pid(host) != before
+    assert_no_loss(load, written)
+
+
+def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, http_load, ansible_playbook,
+                                                                           measured):
+    master, rows = main_pid(host), visits(host)
+    # A settings change: recycle every worker after about 50 requests.
+    with http_load(*MIXED, concurrency=CLIENTS) as load:
+        run = gunicorn_only(ansible_playbook, gunicorn_max_requests=50, gunicorn_max_requests_jitter=5)
+    written = visits(host) - rows
+    measured("stack: settings change (reload) under mixed load", summary(load, written))
+    assert "Reload gunicorn" in run.output and main_pid(host) == master
+    assert "max_requests = 50" in host.file("/etc/hello/gunicorn.conf.py").content_string
+    assert_no_loss(load, written)
+
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    rows = visits(host)
+    with http_load(*MIXED, concurrency=CLIENTS) as load:
+        host.run("sleep 20")
+    written = visits(host) - rows
+    recycled = int(host.check_output(
+        f"journalctl -u hello.service --since '{since}' | grep -c 'Autorestarting worker' || true"))
+    measured("stack: max_requests 50 for 20 s under mixed load", summary(load, written) + f", {recycled} recycled")
+    assert recycled >= 10
+    assert_no_loss(load, written)
+
+    gunicorn_only(ansible_playbook)
+    assert "max_requests = 0" in host.file("/etc/hello/gunicorn.conf.py").content_string
+
+
+def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansible_playbook, tmp_path, measured):
+    source = tmp_path / "hello"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(source / "hello" / "__init__.py", "a") as fh:
+        fh.write(f"\n# release {uuid.uuid4()}\n")
+    old, rows = live(host), visits(host)
+    # Paced (at most 10 requests a second per client): unpaced, 64 clients
+    # take both CPUs and the build under them takes minutes.
+    with http_load(*MIXED, concurrency=CLIENTS, interval=0.1) as load:
+        run = ansible_playbook("converge.yml", extra_vars={
+            "wsgi_only": "hello", "app_source": {"type": "directory", "path": str(source)}})
+        assert run.rc == 0, run.output
+    written = visits(host) - rows
+    measured("stack: code-change deploy under mixed load", summary(load, written) + f", releases {load['releases']}")
+    assert live(host) != old
+    assert live(host) in load["releases"]
+    assert_no_loss(load, written)
