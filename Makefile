@@ -18,7 +18,7 @@ S ?= python
 D ?= debian12
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint build images molecule test bench demo demo-clean clean
+.PHONY: help venv lint unit build images molecule test bench demo demo-clean clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted
 	yamllint --strict .
 	ANSIBLE_VAULT_PASSWORD_FILE=molecule/app/vault-password ansible-lint
 
+# The plugins import as ansible_collections.wsgi.stack through the link.
+unit: venv ## Unit tests of the collection's plugins (pytest, no containers)
+	PYTHONPATH=$(COLLECTIONS) pytest tests/unit
+
 build: venv ## Build the collection tarball and check nothing test-only is in it
 	scripts/check-build
 
@@ -50,7 +54,7 @@ images: ## Build the local base images (REBUILD=1 to force)
 molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 [C=converge]
 	scripts/molecule $(S) $(D) $(or $(C),test)
 
-test: venv ## Lint, build and every Molecule scenario on every distro
+test: venv ## Lint, unit tests, build and every Molecule scenario on every distro
 	DISTROS="$(DISTROS)" scripts/test-matrix
 
 bench: venv ## Time deploys, load the demo stack, compare Gunicorn worker settings (prints numbers)

@@ -67,7 +67,7 @@ MAGIC = {
     "inventory_dir", "inventory_file", "inventory_hostname", "inventory_hostname_short",
     "omit", "playbook_dir", "wsgi_apps",
 }
-APP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+APP_NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 
 
 def app_instances(servers, hostvars, only=None):
@@ -83,13 +83,14 @@ def app_instances(servers, hostvars, only=None):
             raise AnsibleFilterError(f"wsgi_apps of {server} must be a non-empty list of applications")
         names = []
         for position, app in enumerate(apps):
-            if not isinstance(app, dict) or not APP_NAME.match(str(app.get("app_name", ""))):
+            if not isinstance(app, dict) or not APP_NAME.fullmatch(str(app.get("app_name", ""))):
                 raise AnsibleFilterError(
                     f"wsgi_apps[{position}] of {server} needs app_name: lowercase letters, digits, '-' or '_'")
             names.append(app["app_name"])
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise AnsibleFilterError(f"wsgi_apps of {server} names {', '.join(duplicates)} more than once")
+        _refuse_shared_claims(server, apps)
         seen.update(names)
         base = {key: server_vars[key] for key in server_vars if key not in MAGIC}
         base.setdefault("ansible_host", server)
@@ -103,6 +104,23 @@ def app_instances(servers, hostvars, only=None):
         raise AnsibleFilterError(f"wsgi_only names {', '.join(unknown)}, which no server's wsgi_apps holds")
     depth = max((len(plan) for plan in plans), default=0)
     return [plan[i] for i in range(depth) for plan in plans if i < len(plan)]
+
+
+def _refuse_shared_claims(server, apps):
+    """Two applications of one server must not claim one name, socket or
+    nginx upstream: nginx would only warn and give it to the first site file."""
+    claims = {}
+    for app in apps:
+        name = app["app_name"]
+        wanted = [("domain", str(domain).lower().rstrip(".")) for domain in app.get("app_domains") or []]
+        wanted.append(("gunicorn_socket", str(app.get("gunicorn_socket", f"/run/gunicorn/{name}.sock"))))
+        # The nginx role names the upstream after app_name with '-' as '_'.
+        wanted.append(("nginx upstream", name.replace("-", "_")))
+        for kind, value in wanted:
+            other = claims.setdefault((kind, value), name)
+            if other != name:
+                raise AnsibleFilterError(
+                    f"wsgi_apps of {server}: {other} and {name} both claim the {kind} {value}")
 
 
 class FilterModule:

@@ -262,6 +262,61 @@ def test_unknown_source_type_is_rejected_by_the_argument_specs(host, ansible_pla
     assert run.changed() == 0
 
 
+PATH_REFUSED = "app_shared_dirs and app_shared_files must be relative paths without empty"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"app_shared_dirs": ["instance", "../../../tmp/escaped"]}, PATH_REFUSED),
+    ({"app_shared_dirs": ["/etc"]}, PATH_REFUSED),
+    ({"app_shared_files": ["conf/../../../../etc/passwd"]}, PATH_REFUSED),
+    ({"app_shared_dirs": ["instance/"]}, PATH_REFUSED),
+    ({"app_shared_dirs": ["instance\n"]}, PATH_REFUSED),
+    ({"app_name": "zz\n"}, "app_name must be 1-32 lower case letters"),
+], ids=["dotdot", "absolute", "dotdot-inside", "trailing-slash", "newline", "name-newline"])
+def test_paths_and_names_that_leave_their_place_are_refused(host, ansible_playbook, extra, message):
+    run = deploy(ansible_playbook, **extra)
+    assert run.rc != 0
+    assert message in " ".join(run.output.split()), run.output[-2000:]
+    assert run.changed() == 0
+    assert not host.file("/tmp/escaped").exists
+
+
+def test_rollback_to_a_path_is_refused(ansible_playbook, host):
+    before = live(host)
+    run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello", "app_rollback_to": "../../../etc"})
+    assert run.rc != 0
+    assert "app_rollback_to must be a release id" in run.output
+    assert run.changed() == 0 and live(host) == before
+
+
+# --- a hostile application -----------------------------------------------------
+
+def test_links_the_app_plants_in_shared_are_not_followed_by_root(ansible_playbook, host):
+    """shared/ is the app's only writable place: a compromised app links a
+    shared path to a root-owned directory, and the next deploy must not hand
+    that directory over."""
+    host.check_output("install -d -o root -g root -m 0755 /opt/victim")
+    host.check_output(f"runuser -u hello -- ln -sfn /opt/victim {BASE}/shared/uploads")
+    run = deploy(ansible_playbook, app_shared_dirs=["instance", "uploads"])
+    assert run.rc == 0, run.output[-3000:]
+    victim = host.file("/opt/victim")
+    assert (victim.user, victim.group, victim.mode) == ("root", "root", 0o755)
+    host.check_output(f"rm {BASE}/shared/uploads")
+
+
+def test_shared_paths_nested_in_the_release_get_their_parents(ansible_playbook, host, variant):
+    """Where Flask puts the instance folder of an installed package."""
+    run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant("nested")},
+                 app_shared_dirs=["instance", ".venv/var/hello-instance"])
+    assert run.rc == 0, run.output[-3000:]
+    link = host.file(f"{BASE}/current/.venv/var/hello-instance")
+    assert link.is_symlink and link.linked_to == f"{BASE}/shared/.venv/var/hello-instance"
+    shared = host.file(f"{BASE}/shared/.venv/var/hello-instance")
+    assert shared.is_directory and (shared.user, shared.group, shared.mode) == ("hello", "hello", 0o750)
+    parent = host.file(f"{BASE}/current/.venv/var")
+    assert (parent.user, parent.mode) == ("root", 0o755)
+
+
 # --- other sources -------------------------------------------------------------
 
 OTHER_APP = {"app_hooks": [], "app_env": {"SECRET_KEY": "not-a-real-secret-for-source-tests"}}

@@ -15,7 +15,7 @@ from conftest import wait_for
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
 # A new connection per request, as browsers arriving during a restart.
-MIXED = ("--url", "https://hello.test/", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
+MIXED = ("--url", "https://hello.test/health", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
 CLIENTS = 64
 
 
