@@ -272,13 +272,26 @@ PATH_REFUSED = "app_shared_dirs and app_shared_files must be relative paths with
     ({"app_shared_dirs": ["instance/"]}, PATH_REFUSED),
     ({"app_shared_dirs": ["instance\n"]}, PATH_REFUSED),
     ({"app_name": "zz\n"}, "app_name must be 1-32 lower case letters"),
-], ids=["dotdot", "absolute", "dotdot-inside", "trailing-slash", "newline", "name-newline"])
+    ({"app_name": "root"}, "app_user 'root' is an existing account that this collection did not create"),
+    ({"app_user": "www-data"}, "app_user 'www-data' is an existing account"),
+    ({"app_group": "adm"}, "app_group 'adm' is an existing group that this collection did not create"),
+    ({"app_name": "ssl"}, "app_env_file's directory /etc/ssl exists and is not this application's"),
+    ({"app_env_file": "/etc/env"}, "app_env_file's directory /etc exists and is not this application's"),
+    ({"app_name": "wsgi-stack-default"}, "app_name 'wsgi-stack-default' is reserved by wsgi.stack"),
+    ({"app_name": "ca"}, "app_name 'ca' is reserved by wsgi.stack"),
+    ({"app_name": "nginx"}, "app_name 'nginx' is reserved by wsgi.stack"),
+], ids=["dotdot", "absolute", "dotdot-inside", "trailing-slash", "newline", "name-newline", "root", "www-data",
+        "system-group", "etc-ssl", "etc", "default-site", "ca", "nginx"])
 def test_paths_and_names_that_leave_their_place_are_refused(host, ansible_playbook, extra, message):
     run = deploy(ansible_playbook, **extra)
     assert run.rc != 0
     assert message in " ".join(run.output.split()), run.output[-2000:]
     assert run.changed() == 0
     assert not host.file("/tmp/escaped").exists
+    # The system's accounts and directories are as they were.
+    assert host.user("root").shell == "/bin/bash" and host.user("root").home == "/root"
+    assert host.user("www-data").home == "/var/www"
+    assert (host.file("/etc/ssl").group, host.file("/etc/ssl").mode) == ("root", 0o755)
 
 
 def test_rollback_to_a_path_is_refused(ansible_playbook, host):

@@ -60,7 +60,7 @@ def gunicorn_only(ansible_playbook, **extra):
 
 def test_two_reloads_through_nginx_lose_no_write(host, http_load, measured):
     master, rows = main_pid(host), visits(host)
-    with http_load(*MIXED, concurrency=CLIENTS) as load:
+    with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
         for _ in range(2):
             old = workers(host)
             host.check_output("systemctl reload hello.service")
@@ -73,7 +73,7 @@ def test_two_reloads_through_nginx_lose_no_write(host, http_load, measured):
 
 def test_two_restarts_through_nginx_lose_no_write(host, http_load, measured):
     before, rows = main_pid(host), visits(host)
-    with http_load(*MIXED, concurrency=CLIENTS) as load:
+    with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
         for _ in range(2):
             host.check_output("systemctl restart hello.service")
             wait_for(lambda: host.service("hello.service").is_running, 30, "the service")
@@ -87,7 +87,7 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
                                                                            measured):
     master, rows = main_pid(host), visits(host)
     # A settings change: recycle every worker after about 50 requests.
-    with http_load(*MIXED, concurrency=CLIENTS) as load:
+    with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
         run = gunicorn_only(ansible_playbook, gunicorn_max_requests=50, gunicorn_max_requests_jitter=5)
     written = visits(host) - rows
     measured("stack: settings change (reload) under mixed load", summary(load, written))
@@ -97,7 +97,7 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
 
     since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
     rows = visits(host)
-    with http_load(*MIXED, concurrency=CLIENTS) as load:
+    with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
         host.run("sleep 20")
     written = visits(host) - rows
     recycled = int(host.check_output(
@@ -118,7 +118,7 @@ def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansibl
     old, rows = live(host), visits(host)
     # Paced (at most 10 requests a second per client): unpaced, 64 clients
     # take both CPUs and the build under them takes minutes.
-    with http_load(*MIXED, concurrency=CLIENTS, interval=0.1) as load:
+    with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=0.1) as load:
         run = ansible_playbook("converge.yml", extra_vars={
             "wsgi_only": "hello", "app_source": {"type": "directory", "path": str(source)}})
         assert run.rc == 0, run.output
