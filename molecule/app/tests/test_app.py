@@ -478,6 +478,19 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
     host.run_expect([0], "/srv/srcidx/current/.venv/bin/python -c 'import itsdangerous, gunicorn'")
 
 
+def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook, host, tmp_path):
+    """pip gets the index from its environment, not its command line (which
+    `ps` shows every user and a failed task prints): a failing install names
+    no token."""
+    token = "s3cr3t-index-token"
+    source = minimal_app(tmp_path / "src", "itsdangerous==2.2.0\n")
+    run = deploy(ansible_playbook, app_name="srctok", app_source=source,
+                 app_pip_index_url=f"https://deploy:{token}@127.0.0.1:9/simple/", **OTHER_APP)
+    assert run.rc != 0
+    assert "Install the requirements" in run.output
+    assert token not in run.output
+
+
 def test_one_release_id_for_every_host_of_a_run(ansible_playbook, host, variant):
     repo = variant("twins")
     sha = git_repo(repo)

@@ -288,6 +288,8 @@ def test_check_mode_on_the_converged_host_changes_nothing(host, ansible_playbook
     ({"gunicorn_settings": {"workerz": 3}}, "not Gunicorn settings: workerz"),
     ({"gunicorn_settings": {"timeout": "soon"}}, "timeout"),
     ({"app_name": "legacy"}, "would replace legacy.service"),
+    ({"gunicorn_threads": 0}, "gunicorn_threads 1 to 1024"),
+    ({"gunicorn_workers": 100000}, "gunicorn_workers must be 0 (one per CPU) to 256"),
 ])
 def test_bad_input_fails_without_changing_the_host(host, ansible_playbook, extra, message):
     config = host.file(CONFIG).content_string
