@@ -13,6 +13,9 @@ description:
   - Packs a directory into a gzipped tarball whose bytes depend only on the
     file names, contents, modes and symlinks it holds (no owners, times or
     order of the file system), and derives a release id from that content.
+  - Each file's time is derived from its content, from 1980-01-01 on: zip-based
+    wheel builders accept it, and a changed file gets a new time, so web
+    servers give it a new Last-Modified and ETag.
   - Packing the same tree twice gives the same id and the same file, so a
     deploy of unchanged code changes nothing. Meant to run on the controller,
     once per run, so that every host receives the same release.
@@ -90,6 +93,20 @@ def _entries(root, exclude):
     return sorted(found)
 
 
+# 1980-01-01, the earliest time a zip file can hold: wheel builders (flit_core,
+# for one) copy the release's times into the wheel and refuse earlier ones.
+EPOCH = 315532800
+# Thirty years of seconds after it for the content-derived times below.
+SPAN = 30 * 365 * 86400
+
+
+def _mtime(digest):
+    """A stable time derived from a file's content: the same file keeps it in
+    every release, and a changed file gets a new one, so nginx's Last-Modified
+    and ETag change with the content (a same-size edit included)."""
+    return EPOCH + int.from_bytes(digest[:8], "big") % SPAN
+
+
 def _pack(root, exclude):
     """The uncompressed tar stream of root and its number of entries."""
     buf = io.BytesIO()
@@ -99,7 +116,7 @@ def _pack(root, exclude):
             info = tar.gettarinfo(os.path.join(root, rel), arcname=rel)
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
-            info.mtime = 0
+            info.mtime = EPOCH
             info.pax_headers = {}
             # Keep only whether a file is executable: umask and owners differ
             # between checkouts of the same code.
@@ -109,6 +126,8 @@ def _pack(root, exclude):
                 info.mode = 0o644
             if info.isfile():
                 with open(os.path.join(root, rel), "rb") as fh:
+                    info.mtime = _mtime(hashlib.sha256(fh.read()).digest())
+                    fh.seek(0)
                     tar.addfile(info, fh)
             else:
                 tar.addfile(info)

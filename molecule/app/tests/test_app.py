@@ -265,23 +265,18 @@ def test_unknown_source_type_is_rejected_by_the_argument_specs(host, ansible_pla
 PATH_REFUSED = "app_shared_dirs and app_shared_files must be relative paths without empty"
 
 
+# Each case is one failing run of the whole deploy: the cheapest cases of a
+# rule are left to the unit tests and the other scenarios.
 @pytest.mark.parametrize("extra, message", [
     ({"app_shared_dirs": ["instance", "../../../tmp/escaped"]}, PATH_REFUSED),
-    ({"app_shared_dirs": ["/etc"]}, PATH_REFUSED),
-    ({"app_shared_files": ["conf/../../../../etc/passwd"]}, PATH_REFUSED),
-    ({"app_shared_dirs": ["instance/"]}, PATH_REFUSED),
+    ({"app_shared_files": ["/etc/passwd"]}, PATH_REFUSED),
     ({"app_shared_dirs": ["instance\n"]}, PATH_REFUSED),
-    ({"app_name": "zz\n"}, "app_name must be 1-32 lower case letters"),
     ({"app_name": "root"}, "app_user 'root' is an existing account that this collection did not create"),
     ({"app_user": "www-data"}, "app_user 'www-data' is an existing account"),
     ({"app_group": "adm"}, "app_group 'adm' is an existing group that this collection did not create"),
     ({"app_name": "ssl"}, "app_env_file's directory /etc/ssl exists and is not this application's"),
-    ({"app_env_file": "/etc/env"}, "app_env_file's directory /etc exists and is not this application's"),
-    ({"app_name": "wsgi-stack-default"}, "app_name 'wsgi-stack-default' is reserved by wsgi.stack"),
-    ({"app_name": "ca"}, "app_name 'ca' is reserved by wsgi.stack"),
     ({"app_name": "nginx"}, "app_name 'nginx' is reserved by wsgi.stack"),
-], ids=["dotdot", "absolute", "dotdot-inside", "trailing-slash", "newline", "name-newline", "root", "www-data",
-        "system-group", "etc-ssl", "etc", "default-site", "ca", "nginx"])
+], ids=["dotdot", "absolute", "newline", "root", "www-data", "system-group", "etc-ssl", "nginx"])
 def test_paths_and_names_that_leave_their_place_are_refused(host, ansible_playbook, extra, message):
     run = deploy(ansible_playbook, **extra)
     assert run.rc != 0
@@ -476,6 +471,19 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
         host.run("pkill -f /srv/pyindex-tls/serve.py")
     assert run.rc == 0, run.output[-3000:]
     host.run_expect([0], "/srv/srcidx/current/.venv/bin/python -c 'import itsdangerous, gunicorn'")
+
+
+def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook, host, tmp_path):
+    """pip gets the index from its environment, not its command line (which
+    `ps` shows every user and a failed task prints): a failing install names
+    no token."""
+    token = "s3cr3t-index-token"
+    source = minimal_app(tmp_path / "src", "itsdangerous==2.2.0\n")
+    run = deploy(ansible_playbook, app_name="srctok", app_source=source,
+                 app_pip_index_url=f"https://deploy:{token}@127.0.0.1:9/simple/", **OTHER_APP)
+    assert run.rc != 0
+    assert "Install the requirements" in run.output
+    assert token not in run.output
 
 
 def test_one_release_id_for_every_host_of_a_run(ansible_playbook, host, variant):

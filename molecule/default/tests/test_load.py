@@ -105,9 +105,7 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
     measured("stack: max_requests 50 for 20 s under mixed load", summary(load, written) + f", {recycled} recycled")
     assert recycled >= 10
     assert_no_loss(load, written)
-
-    gunicorn_only(ansible_playbook)
-    assert "max_requests = 0" in host.file("/etc/hello/gunicorn.conf.py").content_string
+    # The code-change deploy below brings the inventory's settings back.
 
 
 def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansible_playbook, tmp_path, measured):
@@ -116,9 +114,10 @@ def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansibl
     with open(source / "hello" / "__init__.py", "a") as fh:
         fh.write(f"\n# release {uuid.uuid4()}\n")
     old, rows = live(host), visits(host)
-    # Paced (at most 10 requests a second per client): unpaced, 64 clients
-    # take both CPUs and the build under them takes minutes.
-    with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=0.1) as load:
+    # Paced (at most 2 requests a second per client, each a new TLS
+    # connection): faster, the 64 clients take both CPUs and the deploy under
+    # them outlasts the load (5 minutes at 10 a second).
+    with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=0.5, max_seconds=600) as load:
         run = ansible_playbook("converge.yml", extra_vars={
             "wsgi_only": "hello", "app_source": {"type": "directory", "path": str(source)}})
         assert run.rc == 0, run.output

@@ -127,6 +127,12 @@ def test_unknown_names_get_no_answer(host):
     assert out.rc == 35, out.stderr
 
 
+def test_a_known_name_with_an_unknown_host_header_is_misdirected(host):
+    # The handshake names hello.test; the request asks for another site.
+    status, _ = headers(host, "https://hello.test/", "-H 'Host: evil.test'")
+    assert status == 421
+
+
 def test_static_files_come_from_nginx_with_cache_headers_and_gzip(host):
     status, fields = headers(host, "https://hello.test/static/style.css", "-H 'Accept-Encoding: gzip'")
     assert status == 200
@@ -182,12 +188,20 @@ def test_broken_extra_config_fails_and_the_old_config_keeps_serving(host, ansibl
     ({"tls_mode": "acme"}, "tls_acme_email must be the ACME account's email address"),
     ({"tls_mode": "acme", "tls_acme_email": "ops@hello.test", "tls_acme_directory": "http://ca.test/dir"},
      "tls_acme_directory must be the ACME CA's https:// directory URL"),
+    ({"nginx_static_path": "../../../../etc"}, "nginx_static_path must be a relative path inside the release"),
+    ({"nginx_static_url": "/static/../"}, "nginx_static_url must be a path"),
+    ({"nginx_security_headers": {"X-Frame-Options": 'DENY" always; root /etc; add_header X "y'}},
+     "nginx_security_headers must map header names"),
+    ({"nginx_security_headers": {"X Bad": "1"}}, "nginx_security_headers must map header names"),
+    ({"app_name": "wsgi-stack-default"}, "app_name 'wsgi-stack-default' is reserved by wsgi.stack"),
 ])
 def test_bad_input_fails_before_changing_the_host(host, ansible_playbook, extra, message):
+    site = host.file(SITE).content_string
     run = ansible_playbook("site.yml", extra_vars=extra)
     assert run.rc != 0
-    assert message in run.output
+    assert message in " ".join(run.output.split())
     assert run.changed() == 0
+    assert host.file(SITE).content_string == site
 
 
 def test_maintenance_switch_answers_503_and_reloads_without_restart(host, ansible_playbook):
