@@ -92,6 +92,20 @@ def exposure(host, unit):
     return float(re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", out).group(1))
 
 
+def visits(host):
+    """Rows the example app's POST /visits wrote, read as its user (a
+    root-owned WAL file would lock the app out)."""
+    return int(host.check_output(
+        "runuser -u hello -- python3 -c \"import sqlite3; print(sqlite3.connect("
+        "'/srv/hello/shared/instance/hello.sqlite').execute('select count(*) from visits').fetchone()[0])\""))
+
+
+def recycled_since(host, since):
+    """How many hello workers Gunicorn replaced after max_requests since `since`."""
+    return int(host.check_output(
+        f"journalctl -u hello.service --since '{since}' | grep -c 'Autorestarting worker' || true"))
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -10,21 +10,13 @@ import shutil
 import uuid
 from pathlib import Path
 
-from conftest import wait_for
+from conftest import recycled_since, visits, wait_for
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
 # A new connection per request, as browsers arriving during a restart.
 MIXED = ("--url", "https://hello.test/health", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
 CLIENTS = 64
-
-
-def visits(host):
-    """Rows in hello's database, read as its user (a root-owned WAL file
-    would lock the app out)."""
-    return int(host.check_output(
-        "runuser -u hello -- python3 -c \"import sqlite3; print(sqlite3.connect("
-        "'/srv/hello/shared/instance/hello.sqlite').execute('select count(*) from visits').fetchone()[0])\""))
 
 
 def main_pid(host):
@@ -100,8 +92,7 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
     with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
         host.run("sleep 20")
     written = visits(host) - rows
-    recycled = int(host.check_output(
-        f"journalctl -u hello.service --since '{since}' | grep -c 'Autorestarting worker' || true"))
+    recycled = recycled_since(host, since)
     measured("stack: max_requests 50 for 20 s under mixed load", summary(load, written) + f", {recycled} recycled")
     assert recycled >= 10
     assert_no_loss(load, written)

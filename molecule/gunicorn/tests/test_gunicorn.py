@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import exposure, wait_for
+from conftest import exposure, recycled_since, visits, wait_for
 
 HELLO = Path(__file__).resolve().parents[3] / "examples" / "hello"
 SOCKET = "/run/gunicorn/hello.sock"
@@ -52,14 +52,6 @@ def workers(host, master):
 # What nginx sends, at the concurrency of the issue that found lost writes.
 MIXED = ("--unix-socket", SOCKET, "--path", "/health", "--post-every", "3", "--keepalive")
 CLIENTS = 64
-
-
-def visits(host):
-    """Rows in the app's database, read as the app's user (a root-owned WAL
-    file would lock the app out)."""
-    return int(host.check_output(
-        "runuser -u hello -- python3 -c \"import sqlite3; print(sqlite3.connect("
-        "'/srv/hello/shared/instance/hello.sqlite').execute('select count(*) from visits').fetchone()[0])\""))
 
 
 def report(load, written):
@@ -256,8 +248,7 @@ def test_worker_recycling_under_mixed_load_loses_no_write(host, http_load, measu
     with http_load(*MIXED, concurrency=CLIENTS) as load:
         host.run("sleep 20")
     written = visits(host) - rows
-    recycled = int(host.check_output(
-        f"journalctl -u hello.service --since '{since}' | grep -c 'Autorestarting worker' || true"))
+    recycled = recycled_since(host, since)
     measured("max_requests 50 under mixed load, 20 s", report(load, written) + f", {recycled} workers recycled")
     assert recycled >= 10
     assert_no_loss(load, written)
