@@ -3,7 +3,9 @@ one request in three a POST that adds a row, while the hello application is
 reloaded, restarted, recycled, reconfigured and redeployed. Every POST that
 got a 2xx wrote exactly one row; no request of any method failed.
 
-Runs after test_default.py (file order), on the hello application only.
+Runs last (file order: after test_reuse.py, whose check-mode deploy expects
+hello as the inventory has it; the code-change deploy here leaves it changed),
+on the hello application only.
 """
 
 import shutil
