@@ -176,11 +176,14 @@ def _has_data(sock):
 
 
 def _close_idle(worker, conn):
+    """Close a connection that waits in the poller with no request: kept
+    alive (also in worker._keep) or accepted without its request yet."""
     with worker._lock:
-        try:
-            worker._keep.remove(conn)
-        except ValueError:
-            return False  # a thread took it in the meantime
+        if conn.initialized:
+            try:
+                worker._keep.remove(conn)
+            except ValueError:
+                return False  # a thread took it in the meantime
         try:
             worker.poller.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
@@ -221,11 +224,6 @@ def _drain(worker):
         if _has_data(conn.sock):
             key.data(key.fileobj)
             served += 1
-        elif not conn.initialized or _close_idle(worker, conn):
-            if not conn.initialized:
-                with worker._lock:
-                    worker.poller.unregister(conn.sock)
-                worker.nr_conns -= 1
-                conn.close()
+        elif _close_idle(worker, conn):
             closed += 1
     return served, closed
