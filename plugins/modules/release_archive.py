@@ -13,8 +13,8 @@ description:
   - Packs a directory into a gzipped tarball whose bytes depend only on the
     file names, contents, modes and symlinks it holds (no owners, times or
     order of the file system), and derives a release id from that content.
-  - Each file's time is derived from its content, from 1980-01-01 on: zip-based
-    wheel builders accept it, and a changed file gets a new time, so web
+  - Each file's time is derived from its content, from 1980-01-01 on, which
+    zip-based wheel builders accept; a changed file gets a new time, so web
     servers give it a new Last-Modified and ETag.
   - Packing the same tree twice gives the same id and the same file, so a
     deploy of unchanged code changes nothing. Meant to run on the controller,

@@ -325,6 +325,56 @@ def test_shared_paths_nested_in_the_release_get_their_parents(ansible_playbook, 
     assert (parent.user, parent.mode) == ("root", 0o755)
 
 
+# --- the installer and its cache ------------------------------------------------
+
+def test_unchanged_dependencies_need_no_package_index(ansible_playbook, host, variant):
+    """A code change whose dependencies the cache holds is built from it
+    alone: the deploy works with the index unreachable."""
+    run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant("offline")},
+                 app_pip_index_url="http://127.0.0.1:9/simple/")
+    assert run.rc == 0, run.output[-3000:]
+    assert served(host) == live(host)
+
+
+def test_the_live_release_needs_neither_the_cache_nor_old_releases(ansible_playbook, host, variant):
+    rel = live(host)
+    host.check_output(f"rm -rf /var/cache/wsgi-stack/packages/hello; "
+                      f"find {BASE}/releases -mindepth 1 -maxdepth 1 ! -name {rel} -exec rm -rf {{}} +")
+    host.check_output("systemctl restart hello.service")
+    assert served(host) == rel
+    host.run_expect([0], f"{BASE}/current/.venv/bin/python -c 'import flask, gunicorn, hello'")
+    # The next build makes the cache again.
+    run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant("recache")})
+    assert run.rc == 0, run.output[-3000:]
+    assert served(host) == live(host) != rel
+    cache = host.file("/var/cache/wsgi-stack/packages/hello")
+    assert (cache.user, cache.mode) == ("wsgi-stack-build", 0o700)
+
+
+BUILD_PROBE = """\
+import os, pwd
+from setuptools import setup
+with open("/tmp/built-by-" + os.environ.get("PROBE", "x"), "w") as out:
+    out.write(pwd.getpwuid(os.getuid()).pw_name)
+setup(name="probe", version="1.0", py_modules=["wsgi"])
+"""
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_build_code_runs_unprivileged_and_the_release_ends_root_owned(ansible_playbook, host, tmp_path, installer):
+    """setup.py is third-party code: it runs as the build user, and nothing
+    of the finished release is left to that user or writable by others."""
+    source = minimal_app(tmp_path / "src", "")
+    (Path(source["path"]) / "setup.py").write_text(BUILD_PROBE.replace('"x"', f'"{installer}"'))
+    host.run(f"rm -f /tmp/built-by-{installer}")
+    name = f"srcprobe-{installer}"
+    run = deploy(ansible_playbook, app_name=name, app_installer=installer, app_source=source, **OTHER_APP)
+    assert run.rc == 0, run.output[-3000:]
+    assert host.file(f"/tmp/built-by-{installer}").content_string == "wsgi-stack-build"
+    assert host.check_output(f"find /srv/{name}/releases ! -user root -o ! -type l -perm /022") == ""
+    assert host.run("pgrep -u wsgi-stack-build").rc == 1
+
+
 # --- other sources -------------------------------------------------------------
 
 OTHER_APP = {"app_hooks": [], "app_env": {"SECRET_KEY": "not-a-real-secret-for-source-tests"}}
@@ -380,7 +430,13 @@ def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
     assert host.file("/srv/srcpkg/current/REVISION").content_string.strip() == digest
 
 
-def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_playbook, host, tmp_path):
+INSTALLERS = ["uv", "pip"]
+# What each installer says when a hash does not match.
+HASH_MISMATCH = {"uv": "Hash mismatch", "pip": "DO NOT MATCH THE HASHES"}
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_playbook, host, tmp_path, installer):
     # Gunicorn and its one dependency, pinned with the hashes of their
     # (pure Python) wheels as the index serves them.
     pins = {"gunicorn": "23.0.0", "packaging": "25.0"}
@@ -400,30 +456,37 @@ def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_pl
             lines.append(f"{name}=={version} --hash=sha256:{digest}")
         return minimal_app(tmp_path / tag, "\n".join(lines) + "\n")
 
-    good = deploy(ansible_playbook, app_name="srchash", app_source=source("good"), app_pip_require_hashes=True, **OTHER_APP)
+    name = f"srchash-{installer}"
+    good = deploy(ansible_playbook, app_name=name, app_source=source("good"), app_pip_require_hashes=True,
+                  app_installer=installer, **OTHER_APP)
     assert good.rc == 0, good.output[-3000:]
-    live_id = host.file("/srv/srchash/current").linked_to
-    host.run_expect([0], "/srv/srchash/current/.venv/bin/gunicorn --version")
+    live_id = host.file(f"/srv/{name}/current").linked_to
+    host.run_expect([0], f"/srv/{name}/current/.venv/bin/gunicorn --version")
 
-    bad = deploy(ansible_playbook, app_name="srchash", app_source=source("bad", tamper=True), app_pip_require_hashes=True, **OTHER_APP)
+    bad = deploy(ansible_playbook, app_name=name, app_source=source("bad", tamper=True), app_pip_require_hashes=True,
+                 app_installer=installer, **OTHER_APP)
     assert bad.rc != 0
-    assert "DO NOT MATCH THE HASHES" in bad.output
-    assert host.file("/srv/srchash/current").linked_to == live_id
+    assert HASH_MISMATCH[installer] in bad.output
+    assert host.file(f"/srv/{name}/current").linked_to == live_id
 
 
-def test_wheelhouse_installs_without_any_package_index(ansible_playbook, host, variant):
-    # Any index access from the host now fails: pip's global config points at
-    # a closed port. The deploy must still work from the controller's wheels.
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_wheelhouse_installs_without_any_package_index(ansible_playbook, host, variant, installer):
+    # Any index access from the host now fails: pip's and uv's global
+    # configs point at a closed port. The deploy must still work from the
+    # controller's wheels, uv itself included.
     host.run_expect([0], "cp /etc/pip.conf /etc/pip.conf.orig 2>/dev/null || touch /etc/pip.conf.orig; "
-                         "printf '[global]\\nindex-url = http://127.0.0.1:9/simple\\n' > /etc/pip.conf")
+                         "printf '[global]\\nindex-url = http://127.0.0.1:9/simple\\n' > /etc/pip.conf; "
+                         "mkdir -p /etc/uv && printf 'index-url = \"http://127.0.0.1:9/simple\"\\n' > /etc/uv/uv.toml; "
+                         "rm -rf /usr/local/lib/wsgi-stack/uv-*")
     try:
-        run = deploy(ansible_playbook, app_name="srcwh", app_source={"type": "directory", "path": variant("wh")},
-                     app_wheelhouse=True, **OTHER_APP)
+        run = deploy(ansible_playbook, app_name=f"srcwh-{installer}", app_installer=installer,
+                     app_source={"type": "directory", "path": variant(f"wh-{installer}")}, app_wheelhouse=True, **OTHER_APP)
     finally:
-        host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf")
+        host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf; rm -r /etc/uv")
     assert run.rc == 0, run.output[-3000:]
-    host.run_expect([0], "/srv/srcwh/current/.venv/bin/python -c 'import hello, flask, gunicorn'")
-    assert host.file("/srv/srcwh/current/.wheelhouse").is_directory
+    host.run_expect([0], f"/srv/srcwh-{installer}/current/.venv/bin/python -c 'import hello, flask, gunicorn'")
+    assert host.file(f"/srv/srcwh-{installer}/current/.wheelhouse").is_directory
 
 
 HTTPS_INDEX = """\
@@ -437,7 +500,8 @@ server.serve_forever()
 """
 
 
-def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host, tmp_path):
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host, tmp_path, installer):
     # Two package indexes served over HTTPS inside the container, on
     # loopback, with a self-signed certificate: the requirement only on the
     # main index, Gunicorn and its dependency only on the extra one. The
@@ -462,27 +526,31 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
     host.run_expect([0], "curl -sf --cacert /srv/pyindex-tls/cert.pem --retry 10 --retry-connrefused --retry-delay 1 "
                          "https://pyindex.test:8765/main/itsdangerous/ >/dev/null")
     source = minimal_app(tmp_path / "src", "itsdangerous==2.2.0\n")
+    # An empty cache: what uv finds there it takes without asking an index.
+    host.run_expect([0], f"rm -rf /var/cache/wsgi-stack/packages/srcidx-{installer}")
     try:
-        run = deploy(ansible_playbook, app_name="srcidx", app_source=source,
+        run = deploy(ansible_playbook, app_name=f"srcidx-{installer}", app_installer=installer, app_source=source,
                      app_pip_index_url="https://pyindex.test:8765/main/",
                      app_pip_extra_index_urls=["https://pyindex.test:8765/extra/"],
                      app_pip_ca_bundle="/srv/pyindex-tls/cert.pem", **OTHER_APP)
     finally:
         host.run("pkill -f /srv/pyindex-tls/serve.py")
     assert run.rc == 0, run.output[-3000:]
-    host.run_expect([0], "/srv/srcidx/current/.venv/bin/python -c 'import itsdangerous, gunicorn'")
+    host.run_expect([0], f"/srv/srcidx-{installer}/current/.venv/bin/python -c 'import itsdangerous, gunicorn'")
 
 
-def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook, host, tmp_path):
-    """pip gets the index from its environment, not its command line (which
-    `ps` shows every user and a failed task prints): a failing install names
-    no token."""
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook, host, tmp_path, installer):
+    """The installer gets the index from its environment, not its command
+    line (which `ps` shows every user and a failed task prints): a failing
+    install names no token."""
     token = "s3cr3t-index-token"
-    source = minimal_app(tmp_path / "src", "itsdangerous==2.2.0\n")
-    run = deploy(ansible_playbook, app_name="srctok", app_source=source,
+    # A package no cache holds, so that the index is asked.
+    source = minimal_app(tmp_path / "src", "wsgi-stack-no-such-package==1.0\n")
+    run = deploy(ansible_playbook, app_name=f"srctok-{installer}", app_installer=installer, app_source=source,
                  app_pip_index_url=f"https://deploy:{token}@127.0.0.1:9/simple/", **OTHER_APP)
     assert run.rc != 0
-    assert "Install the requirements" in run.output
+    assert "Install the dependencies, the application and Gunicorn" in run.output
     assert token not in run.output
 
 
