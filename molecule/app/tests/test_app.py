@@ -21,6 +21,10 @@ HELLO = SCENARIO.parent.parent / "examples" / "hello"
 BASE = "/srv/hello"
 # The rollback playbook the collection ships, run as a user would.
 ROLLBACK = "../../playbooks/rollback.yml"
+# Both installers of the app role (app_installer).
+INSTALLERS = ["uv", "pip"]
+# What each installer says when a hash does not match.
+HASH_MISMATCH = {"uv": "Hash mismatch", "pip": "DO NOT MATCH THE HASHES"}
 
 
 @pytest.fixture(scope="module")
@@ -428,11 +432,6 @@ def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
     wheel = host.check_output("ls /srv/srcpkg/current/ | grep '^itsdangerous-2.2.0.*whl$'")
     digest = host.check_output(f"sha256sum /srv/srcpkg/current/{wheel} | cut -c1-12")
     assert host.file("/srv/srcpkg/current/REVISION").content_string.strip() == digest
-
-
-INSTALLERS = ["uv", "pip"]
-# What each installer says when a hash does not match.
-HASH_MISMATCH = {"uv": "Hash mismatch", "pip": "DO NOT MATCH THE HASHES"}
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)
