@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 DOCUMENTATION = r"""
 ---
@@ -43,6 +45,16 @@ options:
     type: list
     elements: str
     default: []
+  known:
+    description:
+      - Every variable the roles and playbooks read. A key of an application
+        with one of the collection's prefixes (C(app_), C(gunicorn_),
+        C(nginx_), C(tls_), C(python_), C(wsgi_)) that is not in this list is
+        a typo that would be ignored silently: it is reported as a warning,
+        with the closest known name. An empty list checks nothing.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -68,10 +80,24 @@ MAGIC = {
     "omit", "playbook_dir", "wsgi_apps",
 }
 APP_NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+# The smoke test's path after each deploy, checked before the first one.
+HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+PREFIXES = ("app_", "gunicorn_", "nginx_", "tls_", "python_", "wsgi_")
 
 
-def app_instances(servers, hostvars, only=None):
+def unknown_keys(app, known):
+    """Messages for the keys of one application that no role reads."""
+    messages = []
+    for key in sorted(k for k in app if k.startswith(PREFIXES) and k not in known):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        messages.append(f"wsgi_apps entry {app['app_name']} sets {key}, which no wsgi.stack role reads{hint}")
+    return messages
+
+
+def app_instances(servers, hostvars, only=None, known=None):
     only = list(only or [])
+    known = set(known or [])
     plans, seen = [], set()
     for server in servers:
         server_vars = hostvars[server]
@@ -91,10 +117,20 @@ def app_instances(servers, hostvars, only=None):
         if duplicates:
             raise AnsibleFilterError(f"wsgi_apps of {server} names {', '.join(duplicates)} more than once")
         _refuse_shared_claims(server, apps)
+        if known:
+            for app in apps:
+                for message in unknown_keys(app, sorted(known)):
+                    Display().warning(message)
         seen.update(names)
         base = {key: server_vars[key] for key in server_vars if key not in MAGIC}
         base.setdefault("ansible_host", server)
         base["wsgi_server"] = server
+        for app in apps:
+            path = str({**base, **app}.get("wsgi_health_path", "/health"))
+            if not HEALTH_PATH.fullmatch(path):
+                raise AnsibleFilterError(
+                    f"wsgi_health_path of {app['app_name']} on {server} must be a URL path starting with '/'"
+                    f" (no spaces, '?' or '#' allowed), got {path!r}")
         chosen = [app for app in apps if not only or app["app_name"] in only]
         plans.append([{**base, **app, "name": f"{server}/{app['app_name']}", "groups": ["wsgi_app_instances"]}
                       for app in chosen])

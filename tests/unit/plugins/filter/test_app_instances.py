@@ -5,7 +5,7 @@ import re
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.wsgi.stack.plugins.filter.app_instances import app_instances
+from ansible_collections.wsgi.stack.plugins.filter.app_instances import app_instances, unknown_keys
 
 
 def plan(*apps, only=None):
@@ -41,3 +41,22 @@ def test_conflicting_or_malformed_applications_are_refused(apps, message):
 def test_an_unknown_selected_application_is_refused():
     with pytest.raises(AnsibleFilterError, match="wsgi_only names nope"):
         plan({"app_name": "blog"}, only=["nope"])
+
+
+def test_a_misspelt_key_is_named_with_the_closest_known_one():
+    known = ["app_name", "app_source", "gunicorn_threads", "gunicorn_workers", "wsgi_health_path"]
+    app = {"app_name": "hello", "gunicorn_treads": 8, "app_sorce": {}, "gunicorn_threads": 4, "other_tool_x": 1}
+    messages = unknown_keys(app, known)
+    assert messages == [
+        "wsgi_apps entry hello sets app_sorce, which no wsgi.stack role reads (did you mean app_source?)",
+        "wsgi_apps entry hello sets gunicorn_treads, which no wsgi.stack role reads (did you mean gunicorn_threads?)",
+    ]
+    # Keys without the collection's prefixes belong to someone else.
+    assert unknown_keys({"app_name": "hello", "my_var": 1}, known) == []
+
+
+@pytest.mark.parametrize("path", ["health", "/health check", "/health\n", "https://x/health"])
+def test_a_health_path_that_is_not_a_path_is_refused_before_any_deploy(path):
+    with pytest.raises(AnsibleFilterError, match="wsgi_health_path of hello on web1 must be a URL path"):
+        plan({"app_name": "hello", "wsgi_health_path": path})
+    assert plan({"app_name": "hello", "wsgi_health_path": "/-/ready"})[0]["wsgi_health_path"] == "/-/ready"
