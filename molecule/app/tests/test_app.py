@@ -176,15 +176,20 @@ def test_deploy_of_new_code_switches_and_keeps_shared_data(ansible_playbook, hos
     assert set(releases(host)) == {v1, v2}
 
 
-def test_failing_hook_aborts_and_leaves_the_live_release_serving(ansible_playbook, host, variant):
+def test_failing_hook_aborts_and_leaves_the_live_release_serving(ansible_playbook, host, variant, secrets):
     before = live(host)
+    # A hook that dumps its environment as it fails: its output is shown,
+    # with the environment's values masked.
     run = deploy(
         ansible_playbook,
         app_source={"type": "directory", "path": variant("broken")},
-        app_hooks=[{"name": "Migrate", "command": ["/bin/sh", "-c", "echo migration exploded >&2; exit 3"]}],
+        app_hooks=[{"name": "Migrate", "command": ["/bin/sh", "-c", "echo migration exploded >&2; env >&2; exit 3"]}],
     )
     assert run.rc != 0
     assert "failed at" in run.output and "the live release is unchanged" in run.output
+    assert "migration exploded" in run.output and "SECRET_KEY=********" in run.output
+    for secret in secrets.values():
+        assert secret not in run.output
     assert live(host) == before and served(host) == before
     assert before in releases(host) and len(releases(host)) == 2
 
