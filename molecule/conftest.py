@@ -100,6 +100,19 @@ def visits(host):
         "'/srv/hello/shared/instance/hello.sqlite').execute('select count(*) from visits').fetchone()[0])\""))
 
 
+def written_ids(host, request_ids):
+    """Which of these request ids the example app's POST /visits stored."""
+    if not request_ids:
+        return set()
+    query = "select request_id from visits where request_id in (%s)" % ",".join("?" * len(request_ids))
+    script = ("import json, sqlite3, sys; ids = json.load(sys.stdin); "
+              "db = sqlite3.connect('/srv/hello/shared/instance/hello.sqlite'); "
+              f"print(json.dumps([r[0] for r in db.execute({query!r}, ids)]))")
+    out = host.check_output(f"echo {shlex.quote(json.dumps(sorted(request_ids)))} | "
+                            f"runuser -u hello -- python3 -c {shlex.quote(script)}")
+    return set(json.loads(out))
+
+
 def recycled_since(host, since):
     """How many hello workers Gunicorn replaced after max_requests since `since`."""
     return int(host.check_output(

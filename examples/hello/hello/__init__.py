@@ -33,12 +33,26 @@ def _db():
     return g.db
 
 
+def _upgrade(path):
+    """Add the request_id column to a database made by an earlier version."""
+    if not path.is_file():
+        return
+    with sqlite3.connect(path, timeout=30) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(visits)")]
+        if columns and "request_id" not in columns:
+            try:
+                db.execute("ALTER TABLE visits ADD COLUMN request_id TEXT")
+            except sqlite3.OperationalError:
+                pass  # another worker added it first
+
+
 def create_app():
     app = Flask(__name__, instance_path=os.environ.get("HELLO_INSTANCE_PATH") or None,
                 instance_relative_config=True)
     app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
     app.config["GREETING"] = os.environ.get("HELLO_GREETING", "Hello")
     release = _release()
+    _upgrade(Path(app.instance_path) / "hello.sqlite")
     # Behind exactly one proxy (nginx): trust its X-Forwarded-For, -Proto and
     # -Host, so the app sees the client's address, https and the real name.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
@@ -72,7 +86,9 @@ def create_app():
     @app.post("/visits")
     def add_visit():
         db = _db()
-        db.execute("INSERT INTO visits DEFAULT VALUES")
+        # The id nginx gave the request: a write can be matched with its
+        # line in nginx's access log.
+        db.execute("INSERT INTO visits (request_id) VALUES (?)", (request.headers.get("X-Request-ID"),))
         db.commit()
         return jsonify(visits=db.execute("SELECT COUNT(*) FROM visits").fetchone()[0])
 
@@ -83,7 +99,7 @@ def create_app():
         db = _db()
         # Write-ahead logging: readers and a writer do not block each other.
         db.execute("PRAGMA journal_mode=WAL")
-        db.executescript("DROP TABLE IF EXISTS visits; CREATE TABLE visits (id INTEGER PRIMARY KEY);")
+        db.executescript("DROP TABLE IF EXISTS visits; CREATE TABLE visits (id INTEGER PRIMARY KEY, request_id TEXT);")
         db.commit()
         click.echo(f"initialised {Path(app.instance_path) / 'hello.sqlite'}")
 
