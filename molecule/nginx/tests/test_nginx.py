@@ -94,6 +94,27 @@ def test_controller_reaches_the_site_over_http2_with_the_hosts_ca(host, address,
     assert seen["client"] not in ("127.0.0.1", address, "")
 
 
+CA_DIR = "/etc/ssl/wsgi-stack/ca"
+FORGE = f"""\
+set -e
+cd "$(mktemp -d)"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -subj /CN={{name}} \\
+  -addext subjectAltName=DNS:{{name}} -out r.pem 2>/dev/null
+openssl x509 -req -in r.pem -CA {CA_DIR}/ca.pem -CAkey {CA_DIR}/ca.key -days 1 -copy_extensions copy -out c.pem 2>/dev/null
+openssl verify -CAfile {CA_DIR}/ca.pem c.pem 2>&1
+"""
+
+
+def test_the_hosts_ca_cannot_vouch_for_a_public_name(host):
+    """Trusting the demo CA in a browser is safe: even with its key, a
+    certificate for a public name does not verify."""
+    assert "permitted subtree violation" in host.run(FORGE.format(name="www.bank.example.co")).stdout
+    assert host.run(FORGE.format(name="other.test")).stdout.endswith("c.pem: OK\n")
+    days = host.check_output(f"echo $(( ($(date -d \"$(openssl x509 -in {CA_DIR}/ca.pem -noout -enddate | cut -d= -f2)\" +%s)"
+                             " - $(date +%s)) / 86400 ))")
+    assert 800 <= int(days) <= 825
+
+
 def test_tls_scan_is_compliant_with_mozilla_intermediate(host, address, ca_file, measured):
     # sslyze from the controller, trusting the host's CA; it exits 1 when the
     # server does not comply with the profile.
@@ -194,6 +215,7 @@ def test_broken_extra_config_fails_and_the_old_config_keeps_serving(host, ansibl
      "nginx_security_headers must map header names"),
     ({"nginx_security_headers": {"X Bad": "1"}}, "nginx_security_headers must map header names"),
     ({"app_name": "wsgi-stack-default"}, "app_name 'wsgi-stack-default' is reserved by wsgi.stack"),
+    ({"app_domains": ["hello.test", "shop.example.co"]}, "app_domains shop.example.co fall outside tls_selfsigned_ca_domains"),
 ])
 def test_bad_input_fails_before_changing_the_host(host, ansible_playbook, extra, message):
     site = host.file(SITE).content_string
