@@ -15,14 +15,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 SCENARIO = Path(__file__).resolve().parent.parent
 HELLO = SCENARIO.parent.parent / "examples" / "hello"
 BASE = "/srv/hello"
 # The rollback playbook the collection ships, run as a user would.
 ROLLBACK = "../../playbooks/rollback.yml"
-# Both installers of the app role (app_installer).
+# Both installers of the app role (app_installer), and the uv it installs.
 INSTALLERS = ["uv", "pip"]
+UV_VERSION = yaml.safe_load((SCENARIO.parents[1] / "roles" / "app" / "defaults" / "main.yml").read_text())["app_uv_version"]
 # What each installer says when a hash does not match.
 HASH_MISMATCH = {"uv": "Hash mismatch", "pip": "DO NOT MATCH THE HASHES"}
 
@@ -519,9 +521,11 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
     # reach pip. The index has a host name (pip's truststore on Debian 13
     # fails on IP addresses with a custom CA).
     wheels = tmp_path / "wheels"
+    # uv too, as a private mirror of PyPI would have it, for a host without it.
     subprocess.run(["python", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", str(wheels),
-                    "itsdangerous==2.2.0", "gunicorn==23.0.0", "packaging==25.0"], check=True)
-    layout = {"main/itsdangerous": "itsdangerous-", "extra/gunicorn": "gunicorn-", "extra/packaging": "packaging-"}
+                    "itsdangerous==2.2.0", "gunicorn==23.0.0", "packaging==25.0", f"uv=={UV_VERSION}"], check=True)
+    layout = {"main/itsdangerous": "itsdangerous-", "extra/gunicorn": "gunicorn-", "extra/packaging": "packaging-",
+              "extra/uv": "uv-"}
     container = host.backend.get_hostname()
     for path, prefix in layout.items():
         host.run_expect([0], f"mkdir -p /srv/pyindex/{path}")
@@ -560,7 +564,8 @@ def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook,
     run = deploy(ansible_playbook, app_name=f"srctok-{installer}", app_installer=installer, app_source=source,
                  app_pip_index_url=f"https://deploy:{token}@127.0.0.1:9/simple/", **OTHER_APP)
     assert run.rc != 0
-    assert "Install the dependencies, the application and Gunicorn" in run.output
+    # It failed where the index was asked: uv itself, or the dependencies.
+    assert "Install the dependencies, the application and Gunicorn" in run.output or "Install uv into it" in run.output
     assert token not in run.output
 
 
