@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -382,7 +383,8 @@ def test_build_code_runs_unprivileged_and_the_release_ends_root_owned(ansible_pl
     """setup.py is third-party code: it runs as the build user, and nothing
     of the finished release is left to that user or writable by others."""
     source = minimal_app(tmp_path / "src", "")
-    (Path(source["path"]) / "setup.py").write_text(BUILD_PROBE.replace('"x"', f'"{installer}"'))
+    # New content each run, so that the release is built even on a host that has the last one.
+    (Path(source["path"]) / "setup.py").write_text(BUILD_PROBE.replace('"x"', f'"{installer}"') + f"# {uuid.uuid4()}\n")
     host.run(f"rm -f /tmp/built-by-{installer}")
     name = f"srcprobe-{installer}"
     run = deploy(ansible_playbook, app_name=name, app_installer=installer, app_source=source, **OTHER_APP)
@@ -532,12 +534,18 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
         wheel = next(wheels.glob(f"{prefix}*.whl"))
         subprocess.run(["docker", "cp", str(wheel), f"{container}:/srv/pyindex/{path}/"], check=True)
     host.run_expect([0], "grep -q pyindex.test /etc/hosts || echo '127.0.0.1 pyindex.test' >> /etc/hosts")
+    # A private CA and a server certificate it signed, as a company index
+    # has (uv, unlike pip, refuses a CA certificate as the server's).
     host.run_expect([0], "mkdir -p /srv/pyindex-tls && cd /srv/pyindex-tls && "
-                         "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout key.pem -out cert.pem "
-                         "-subj /CN=pyindex.test -addext subjectAltName=DNS:pyindex.test 2>/dev/null")
+                         "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout ca.key -out ca.pem "
+                         "-subj /CN=pyindex-test-ca 2>/dev/null && "
+                         "openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.pem "
+                         "-subj /CN=pyindex.test -addext subjectAltName=DNS:pyindex.test 2>/dev/null && "
+                         "openssl x509 -req -in req.pem -CA ca.pem -CAkey ca.key -days 1 -copy_extensions copy "
+                         "-out cert.pem 2>/dev/null")
     host.run_expect([0], "cat > /srv/pyindex-tls/serve.py <<'EOF'\n" + HTTPS_INDEX + "EOF")
     host.run_expect([0], "nohup python3 /srv/pyindex-tls/serve.py >/dev/null 2>&1 &")
-    host.run_expect([0], "curl -sf --cacert /srv/pyindex-tls/cert.pem --retry 10 --retry-connrefused --retry-delay 1 "
+    host.run_expect([0], "curl -sf --cacert /srv/pyindex-tls/ca.pem --retry 10 --retry-connrefused --retry-delay 1 "
                          "https://pyindex.test:8765/main/itsdangerous/ >/dev/null")
     source = minimal_app(tmp_path / "src", "itsdangerous==2.2.0\n")
     # An empty cache: what uv finds there it takes without asking an index.
@@ -546,7 +554,7 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
         run = deploy(ansible_playbook, app_name=f"srcidx-{installer}", app_installer=installer, app_source=source,
                      app_pip_index_url="https://pyindex.test:8765/main/",
                      app_pip_extra_index_urls=["https://pyindex.test:8765/extra/"],
-                     app_pip_ca_bundle="/srv/pyindex-tls/cert.pem", **OTHER_APP)
+                     app_pip_ca_bundle="/srv/pyindex-tls/ca.pem", **OTHER_APP)
     finally:
         host.run("pkill -f /srv/pyindex-tls/serve.py")
     assert run.rc == 0, run.output[-3000:]
