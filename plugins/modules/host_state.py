@@ -46,6 +46,16 @@ options:
     type: list
     elements: path
     default: []
+  packages:
+    description: Debian packages whose installed version to read (C(dpkg-query)).
+    type: list
+    elements: str
+    default: []
+  units:
+    description: systemd units whose state to read (C(systemctl show)).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -73,6 +83,16 @@ groups:
   returned: always
   type: dict
   sample: {hello: {gid: 998}}
+packages:
+  description: Each package's installed version, or null where it is not installed.
+  returned: always
+  type: dict
+  sample: {nginx: 1.22.1-9+deb12u2}
+units:
+  description: Each unit's C(ActiveState) and C(UnitFileState), as C(active) and C(enabled).
+  returned: always
+  type: dict
+  sample: {hello.service: {active: active, enabled: enabled}}
 paths:
   description: >-
     Each path, with C(exists) and, where it exists, C(type) (directory, file,
@@ -139,6 +159,35 @@ def checksum(path):
     return digest.hexdigest()
 
 
+def package_versions(module, names):
+    """The installed version of each package, or None."""
+    versions = dict.fromkeys(names)
+    if not names:
+        return versions
+    # Unknown packages make dpkg-query exit 1 and print only the others.
+    _rc, out, _err = module.run_command(
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status} ${Version}\n", *names])
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] in versions and fields[1] == "installed":
+            versions[fields[0]] = fields[2]
+    return versions
+
+
+def unit_states(module, names):
+    """ActiveState and UnitFileState of each unit (empty strings where unknown)."""
+    states = {name: {"active": "", "enabled": ""} for name in names}
+    if not names:
+        return states
+    _rc, out, _err = module.run_command(
+        ["systemctl", "show", "--property=Id,ActiveState,UnitFileState", "--", *names])
+    # One block per unit, in the order asked, separated by blank lines.
+    for name, block in zip(names, out.strip().split("\n\n")):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        states[name] = {"active": fields.get("ActiveState", ""), "enabled": fields.get("UnitFileState", "")}
+    return states
+
+
 def user(name):
     try:
         entry = pwd.getpwnam(name)
@@ -162,6 +211,8 @@ def main():
             "paths": {"type": "list", "elements": "path", "default": []},
             "checksums": {"type": "list", "elements": "path", "default": []},
             "listings": {"type": "list", "elements": "path", "default": []},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "units": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -180,6 +231,8 @@ def main():
         users={n: user(n) for n in module.params["users"]},
         groups={n: group(n) for n in module.params["groups"]},
         paths=paths,
+        packages=package_versions(module, module.params["packages"]),
+        units=unit_states(module, module.params["units"]),
     )
 
 
