@@ -369,29 +369,6 @@ def test_the_live_release_needs_neither_the_cache_nor_old_releases(ansible_playb
     assert (cache.user, cache.mode) == ("wsgi-stack-build", 0o700)
 
 
-BUILD_PROBE = """\
-import os, pwd
-from setuptools import setup
-with open("/tmp/built-by-" + os.environ.get("PROBE", "x"), "w") as out:
-    out.write(pwd.getpwuid(os.getuid()).pw_name)
-setup(name="probe", version="1.0", py_modules=["wsgi"])
-"""
-
-
-@pytest.mark.parametrize("installer", INSTALLERS)
-def test_build_code_runs_unprivileged_and_the_release_ends_root_owned(ansible_playbook, host, tmp_path, installer):
-    """setup.py is third-party code: it runs as the build user, and nothing
-    of the finished release is left to that user or writable by others."""
-    source = minimal_app(tmp_path / "src", "")
-    # New content each run, so that the release is built even on a host that has the last one.
-    (Path(source["path"]) / "setup.py").write_text(BUILD_PROBE.replace('"x"', f'"{installer}"') + f"# {uuid.uuid4()}\n")
-    host.run(f"rm -f /tmp/built-by-{installer}")
-    name = f"srcprobe-{installer}"
-    run = deploy(ansible_playbook, app_name=name, app_installer=installer, app_source=source, **OTHER_APP)
-    assert run.rc == 0, run.output[-3000:]
-    assert host.file(f"/tmp/built-by-{installer}").content_string == "wsgi-stack-build"
-    assert host.check_output(f"find /srv/{name}/releases ! -user root -o ! -type l -perm /022") == ""
-    assert host.run("pgrep -u wsgi-stack-build").rc == 1
 
 
 # --- other sources -------------------------------------------------------------
@@ -449,6 +426,16 @@ def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
     assert host.file("/srv/srcpkg/current/REVISION").content_string.strip() == digest
 
 
+# setup.py of a project: records which user ran it.
+BUILD_PROBE = """\
+import os, pwd
+from setuptools import setup
+with open("{probe}", "w") as out:
+    out.write(pwd.getpwuid(os.getuid()).pw_name)
+setup(name="probe", version="1.0", py_modules=["wsgi"])
+"""
+
+
 @pytest.mark.parametrize("installer", INSTALLERS)
 def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_playbook, host, tmp_path, installer):
     # Gunicorn and its one dependency, pinned with the hashes of their
@@ -468,14 +455,24 @@ def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_pl
             if tamper and name == "packaging":
                 digest = "0" * 64
             lines.append(f"{name}=={version} --hash=sha256:{digest}")
-        return minimal_app(tmp_path / tag, "\n".join(lines) + "\n")
+        app = minimal_app(tmp_path / tag, "\n".join(lines) + "\n")
+        # A project built by setup.py, third-party code at deploy time; new
+        # content each run, so that it is built even on a host that has the last one.
+        (Path(app["path"]) / "setup.py").write_text(BUILD_PROBE.format(probe=probe) + f"# {uuid.uuid4()}\n")
+        return app
 
-    name = f"srchash-{installer}"
+    name, probe = f"srchash-{installer}", f"/tmp/built-by-{installer}"
+    host.run(f"rm -f {probe}")
     good = deploy(ansible_playbook, app_name=name, app_source=source("good"), app_pip_require_hashes=True,
                   app_installer=installer, **OTHER_APP)
     assert good.rc == 0, good.output[-3000:]
     live_id = host.file(f"/srv/{name}/current").linked_to
     host.run_expect([0], f"/srv/{name}/current/.venv/bin/gunicorn --version")
+    # setup.py ran as the build user; nothing of the finished release is
+    # left to that user or writable by others, and nothing it started runs on.
+    assert host.file(probe).content_string == "wsgi-stack-build"
+    assert host.check_output(f"find /srv/{name}/releases ! -user root -o ! -type l -perm /022") == ""
+    assert host.run("pgrep -u wsgi-stack-build").rc == 1
 
     bad = deploy(ansible_playbook, app_name=name, app_source=source("bad", tamper=True), app_pip_require_hashes=True,
                  app_installer=installer, **OTHER_APP)
