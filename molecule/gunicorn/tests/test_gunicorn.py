@@ -187,6 +187,9 @@ def test_kill_9_of_a_worker_fails_only_requests_in_flight(host, http_load, measu
     victim = workers(host, master)[0]
     rows = visits(host)
     with http_load(*MIXED, concurrency=CLIENTS) as load:
+        # The sockets the worker holds at the kill (its listening socket and
+        # every connection it serves or keeps alive): at most these fail.
+        held = int(host.check_output(f"find /proc/{victim}/fd -lname 'socket:*' | wc -l"))
         host.check_output(f"kill -9 {victim}")
         wait_for(lambda: victim not in workers(host, master) and len(workers(host, master)) >= 2,
                  30, "the master to replace the worker")
@@ -195,10 +198,11 @@ def test_kill_9_of_a_worker_fails_only_requests_in_flight(host, http_load, measu
     written = visits(host) - rows
     posts = load["methods"]["POST"]
     measured("kill -9 of a worker under mixed load", report(load, written)
-             + f", {written - posts['ok']} POSTs applied without an answer")
+             + f", {written - posts['ok']} POSTs applied without an answer, {held} sockets held")
     assert main_pid(host) == master
-    # Only what that worker held (at most its 32 threads' requests) may fail.
-    assert load["failed"] <= 32, load
+    # Only what that worker held may fail (its threads' requests and the
+    # kept-alive connections it had: 33 failed once with 32 threads).
+    assert load["failed"] <= held, (held, load)
     assert not [e for e in load["events"] if "failure" in e and e["at"] > replaced], load["events"]
     assert posts["ok"] <= written <= posts["ok"] + posts["failed"]
 
