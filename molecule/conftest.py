@@ -119,6 +119,16 @@ def recycled_since(host, since):
         f"journalctl -u hello.service --since '{since}' | grep -c 'Autorestarting worker' || true"))
 
 
+def load_while_recycling(host, http_load, *target, seconds=20, **options):
+    """Load for `seconds` while max_requests recycles hello's workers:
+    (the load's summary, rows written, workers recycled)."""
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    rows = visits(host)
+    with http_load(*target, **options) as load:
+        host.run(f"sleep {seconds}")
+    return load, visits(host) - rows, recycled_since(host, since)
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -13,7 +13,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from conftest import recycled_since, visits, wait_for, written_ids
+from conftest import load_while_recycling, visits, wait_for, written_ids
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
@@ -122,12 +122,7 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
     assert "max_requests = 50" in host.file("/etc/hello/gunicorn.conf.py").content_string
     assert_no_loss(load, written)
 
-    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
-    rows = visits(host)
-    with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
-        host.run("sleep 20")
-    written = visits(host) - rows
-    recycled = recycled_since(host, since)
+    load, written, recycled = load_while_recycling(host, http_load, *MIXED, user="root", concurrency=CLIENTS)
     measured("stack: max_requests 50 for 20 s under mixed load", summary(load, written) + f", {recycled} recycled")
     assert recycled >= 10
     assert_no_loss(load, written)

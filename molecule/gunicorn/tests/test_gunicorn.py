@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import exposure, recycled_since, visits, wait_for
+from conftest import exposure, load_while_recycling, visits, wait_for
 
 HELLO = Path(__file__).resolve().parents[3] / "examples" / "hello"
 SOCKET = "/run/gunicorn/hello.sock"
@@ -248,12 +248,7 @@ def test_settings_change_reloads_gracefully_under_mixed_load(host, http_load, an
 
 
 def test_worker_recycling_under_mixed_load_loses_no_write(host, http_load, measured):
-    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
-    rows = visits(host)
-    with http_load(*MIXED, concurrency=CLIENTS) as load:
-        host.run("sleep 20")
-    written = visits(host) - rows
-    recycled = recycled_since(host, since)
+    load, written, recycled = load_while_recycling(host, http_load, *MIXED, concurrency=CLIENTS)
     measured("max_requests 50 under mixed load, 20 s", report(load, written) + f", {recycled} workers recycled")
     assert recycled >= 10
     assert_no_loss(load, written)
