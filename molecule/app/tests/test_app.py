@@ -258,8 +258,18 @@ def test_old_releases_are_removed_but_never_the_live_or_previous(ansible_playboo
 
 
 # --- bad input fails before any change ----------------------------------------
+# Each case: the run fails naming the variable, changes nothing, and the live
+# release still answers.
 
-def test_missing_required_key_fails_naming_it(host, ansible_playbook, secrets):
+@pytest.fixture
+def unchanged(host):
+    """The live release, checked again after the test: still live, still answering."""
+    before = live(host)
+    yield
+    assert live(host) == before and served(host) == before
+
+
+def test_missing_required_key_fails_naming_it(host, ansible_playbook, secrets, unchanged):
     run = deploy(ansible_playbook, app_env={"HELLO_GREETING": "Hi", "HELLO_TRICKY": secrets["vault_hello_tricky"]})
     assert run.rc != 0
     assert "app_env lacks required keys for hello: SECRET_KEY" in run.output
@@ -267,26 +277,18 @@ def test_missing_required_key_fails_naming_it(host, ansible_playbook, secrets):
     assert "second line" not in run.output
 
 
-def test_debug_mode_is_refused(host, ansible_playbook):
+def test_debug_mode_is_refused(host, ansible_playbook, unchanged):
     run = deploy(ansible_playbook, app_env={"SECRET_KEY": "x" * 20, "FLASK_DEBUG": "1"})
     assert run.rc != 0
     assert "app_env turns on debug mode (FLASK_DEBUG)" in run.output
     assert run.changed() == 0
 
 
-def test_unknown_source_type_is_rejected_by_the_argument_specs(host, ansible_playbook):
-    run = deploy(ansible_playbook, app_source={"type": "svn", "path": "/tmp"})
-    assert run.rc != 0
-    assert "app_source" in run.output and "svn" in run.output
-    assert run.changed() == 0
-
-
 PATH_REFUSED = "app_shared_dirs and app_shared_files must be relative paths without empty"
 
 
-# Each case is one failing run of the whole deploy: the cheapest cases of a
-# rule are left to the unit tests and the other scenarios.
 @pytest.mark.parametrize("extra, message", [
+    ({"app_source": {"type": "svn", "path": "/tmp"}}, "app_source"),
     ({"app_shared_dirs": ["instance", "../../../tmp/escaped"]}, PATH_REFUSED),
     ({"app_shared_files": ["/etc/passwd"]}, PATH_REFUSED),
     ({"app_shared_dirs": ["instance\n"]}, PATH_REFUSED),
@@ -294,9 +296,18 @@ PATH_REFUSED = "app_shared_dirs and app_shared_files must be relative paths with
     ({"app_user": "www-data"}, "app_user 'www-data' is an existing account"),
     ({"app_group": "adm"}, "app_group 'adm' is an existing group that this collection did not create"),
     ({"app_name": "ssl"}, "app_env_file's directory /etc/ssl exists and is not this application's"),
+    ({"app_env_file": "/etc/hello.env"}, "app_env_file's directory /etc exists and is not this application's"),
     ({"app_name": "nginx"}, "app_name 'nginx' is reserved by wsgi.stack"),
-], ids=["dotdot", "absolute", "newline", "root", "www-data", "system-group", "etc-ssl", "nginx"])
-def test_paths_and_names_that_leave_their_place_are_refused(host, ansible_playbook, extra, message):
+    ({"app_name": "ca"}, "app_name 'ca' is reserved by wsgi.stack"),
+    ({"app_keep_releases": 1}, "app_keep_releases must be at least 2"),
+    ({"app_env": {"SECRET_KEY": "x" * 20, "BAD\n": "1"}}, "app_env has keys that are not valid variable names"),
+    ({"app_hooks": [{"name": "Init", "command": ".venv/bin/flask --app hello init-db"}]},
+     "app_hooks' command must be a list of program and arguments"),
+    ({"app_hooks": [{"name": "Init", "command": ["true"], "creates": "../../etc/passwd"}]},
+     "app_hooks 'creates' must be relative paths without '..'"),
+], ids=["source-type", "dotdot", "absolute", "newline", "root", "www-data", "system-group", "etc-ssl", "env-in-etc",
+        "nginx", "ca", "keep-one", "env-key-newline", "hook-string", "hook-creates"])
+def test_bad_input_is_refused_before_any_change(host, ansible_playbook, unchanged, extra, message):
     run = deploy(ansible_playbook, **extra)
     assert run.rc != 0
     assert message in " ".join(run.output.split()), run.output[-2000:]
@@ -308,7 +319,7 @@ def test_paths_and_names_that_leave_their_place_are_refused(host, ansible_playbo
     assert (host.file("/etc/ssl").group, host.file("/etc/ssl").mode) == ("root", 0o755)
 
 
-def test_rollback_to_a_path_is_refused(ansible_playbook, host):
+def test_rollback_to_a_path_is_refused(ansible_playbook, host, unchanged):
     before = live(host)
     run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello", "app_rollback_to": "../../../etc"})
     assert run.rc != 0

@@ -280,6 +280,8 @@ def test_check_mode_on_the_converged_host_changes_nothing(host, ansible_playbook
     ({"app_name": "legacy"}, "would replace legacy.service"),
     ({"gunicorn_threads": 0}, "gunicorn_threads 1 to 1024"),
     ({"gunicorn_workers": 100000}, "gunicorn_workers must be 0 (one per CPU) to 256"),
+    ({"gunicorn_timeout": 0}, "gunicorn_timeout and gunicorn_graceful_timeout at least 1"),
+    ({"gunicorn_socket": "/tmp/hello.sock"}, "gunicorn_socket must be a path ending in .sock under /run/"),
 ])
 def test_bad_input_fails_without_changing_the_host(host, ansible_playbook, extra, message):
     config = host.file(CONFIG).content_string

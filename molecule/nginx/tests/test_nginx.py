@@ -215,6 +215,10 @@ def test_broken_extra_config_fails_and_the_old_config_keeps_serving(host, ansibl
      "nginx_security_headers must map header names"),
     ({"nginx_security_headers": {"X Bad": "1"}}, "nginx_security_headers must map header names"),
     ({"app_name": "wsgi-stack-default"}, "app_name 'wsgi-stack-default' is reserved by wsgi.stack"),
+    ({"app_domains": ["hello.test\n"]}, "app_domains must list"),
+    ({"nginx_client_max_body_size": "10 MB"}, "nginx_client_max_body_size ('10 MB') must be a size"),
+    ({"nginx_static_expires": "soon"}, "nginx_static_expires ('soon') a time"),
+    ({"tls_renew_days": 400}, "tls_renew_days (400) must be less than tls_selfsigned_days"),
     ({"app_domains": ["hello.test", "shop.example.co"]}, "app_domains shop.example.co fall outside tls_selfsigned_ca_domains"),
 ])
 def test_bad_input_fails_before_changing_the_host(host, ansible_playbook, extra, message):
@@ -224,6 +228,7 @@ def test_bad_input_fails_before_changing_the_host(host, ansible_playbook, extra,
     assert message in " ".join(run.output.split())
     assert run.changed() == 0
     assert host.file(SITE).content_string == site
+    assert headers(host, "https://hello.test/health")[0] == 200
 
 
 def test_maintenance_switch_answers_503_and_reloads_without_restart(host, ansible_playbook):

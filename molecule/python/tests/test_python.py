@@ -58,9 +58,19 @@ def test_malformed_minimum_version_is_rejected(ansible_playbook):
     run = ansible_playbook(SCENARIO_PLAYBOOK, extra_vars={"python_min_version": "three"})
     assert run.rc != 0
     assert "python_min_version must look like 3.11 or 3.11.4, not 'three'" in run.output, run.output
+    assert run.changed() == 0, run.output
+
+
+def test_an_unquoted_minimum_version_is_refused(ansible_playbook):
+    """YAML reads 3.10 as the number 3.1, which an older Python would pass."""
+    run = ansible_playbook(SCENARIO_PLAYBOOK, extra_vars={"python_min_version": 3.1})
+    assert run.rc != 0
+    assert 'python_min_version must be quoted, such as "3.10"' in run.output, run.output
+    assert run.changed() == 0, run.output
 
 
 def test_argument_specs_reject_a_wrong_type(ansible_playbook):
     run = ansible_playbook(SCENARIO_PLAYBOOK, extra_vars={"python_build_deps": "maybe"})
     assert run.rc != 0
     assert "python_build_deps" in run.output and "bool" in run.output, run.output
+    assert run.changed() == 0, run.output
