@@ -55,3 +55,15 @@ def test_the_plan_refuses_before_any_host_changes(host, ansible_playbook, extra,
     assert run.changed() == 0
     assert not [h for h in run.recap() if "/" in h], run.recap()
     assert serving(host) == before
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant(host, ansible_playbook):
+    """A typo is not an error (other tools may read their own keys in
+    wsgi_apps), but every playbook that plans says which name was meant."""
+    run = ansible_playbook("../../playbooks/status.yml", extra_vars={
+        "wsgi_apps": apps(hello={"gunicorn_treads": 8, "app_sorce": {}})})
+    assert run.rc == 0, run.output[-2000:]
+    text = " ".join(run.output.split())
+    for typo, meant in (("gunicorn_treads", "gunicorn_threads"), ("app_sorce", "app_source")):
+        assert f"wsgi_apps entry hello sets {typo}, which no wsgi.stack role reads (did you mean {meant}?)" in text
+    assert run.changed() == 0

@@ -87,6 +87,10 @@ def test_kill_9_of_a_worker_through_nginx_fails_only_what_it_held(host, http_loa
     log = "/var/log/nginx/hello.access.log"
     start = int(host.check_output(f"wc -l < {log}"))
     with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
+        # What the worker holds at the kill (its listening socket and nginx's
+        # connections it serves or keeps alive): at most these can fail.
+        # Read as the app's user: root in the container lacks CAP_SYS_PTRACE.
+        held = int(host.check_output(f"runuser -u hello -- find /proc/{victim}/fd -lname 'socket:*' | wc -l"))
         host.check_output(f"kill -9 {victim}")
         wait_for(lambda: victim not in workers(host) and len(workers(host)) >= 2, 30, "the master to replace the worker")
         replaced = float(host.check_output("date +%s.%N"))
@@ -99,14 +103,14 @@ def test_kill_9_of_a_worker_through_nginx_fails_only_what_it_held(host, http_loa
     posts = load["methods"]["POST"]
     measured("stack: kill -9 of a worker under mixed load",
              f"{summary(load, written)}; nginx logged {len(failed)} failed POSTs, "
-             f"{len(applied)} of them applied without an answer")
+             f"{len(applied)} of them applied without an answer, {held} sockets held")
     assert main_pid(host) == master
     # nginx and the clients agree on which POSTs failed; every row is an
     # answered POST or one of those, never a write twice.
     assert len(failed) == posts["failed"], (failed, load)
     assert written == posts["ok"] + len(applied), (written, applied, load)
-    # At most what the worker held (its 32 threads), and nothing after.
-    assert load["failed"] <= 32, load
+    # At most what the worker held, and nothing after it was replaced.
+    assert load["failed"] <= held, (held, load)
     assert not [e for e in load["events"] if "failure" in e and e["at"] > replaced], load["events"]
 
 

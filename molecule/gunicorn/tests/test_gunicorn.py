@@ -255,9 +255,21 @@ def test_worker_recycling_under_mixed_load_loses_no_write(host, http_load, measu
 
 
 def test_unit_change_restarts_the_service(host, ansible_playbook):
+    """Also: the check of the new gunicorn.conf.py runs the release's Python
+    (third-party code) as the app user, never as root. A .pth file in the
+    venv records who starts that Python outside the service's private /tmp."""
     master = main_pid(host)
-    run = service_run(ansible_playbook, gunicorn_graceful_timeout=20)
+    site = host.check_output("ls -d /srv/hello/current/.venv/lib/python3*/site-packages")
+    probe = f"{site}/zz_who_runs_me.pth"
+    host.check_output("rm -f /tmp/who-runs-the-venv")
+    host.check_output(f"echo \"import os; open('/tmp/who-runs-the-venv', 'a').write(str(os.geteuid()) + chr(10))\" > {probe}")
+    try:
+        run = service_run(ansible_playbook, gunicorn_graceful_timeout=20)
+    finally:
+        host.check_output(f"rm -f {probe}")
     assert run.rc == 0, run.output
+    runners = set(host.file("/tmp/who-runs-the-venv").content_string.split())
+    assert runners == {host.check_output("id -u hello")}, runners
     assert host.check_output("systemctl show -P TimeoutStopUSec hello.service") == "30s"
     assert main_pid(host) != master
     # Back to the converged settings (no recycling either): the role restarts
