@@ -8,6 +8,7 @@ nothing outside hello's shared/ has changed owner or mode.
 """
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,8 @@ def test_a_deploy_through_the_links_the_app_planted_changes_nothing_outside_shar
         host.check_output(f"runuser -u hello -- ln -sfn {target} {SHARED}/{name}")
     source = tmp_path / "hello"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
-    (source / "VARIANT").write_text("hostile\n")
+    # New content, so the deploy builds and seals a new release.
+    (source / "VARIANT").write_text(f"hostile {uuid.uuid4()}\n")
     old = Path(host.file("/srv/hello/current").linked_to).name
     try:
         run = ansible_playbook("converge.yml", extra_vars={
