@@ -37,6 +37,7 @@ venv: $(BIN)/.installed $(COLLECTION_LINK) ## Create or update the toolchain in 
 # ansible-lint's syntax check loads the app scenario's vaulted test variables.
 lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted
 	scripts/check-vaults
+	scripts/check-inventories
 	yamllint --strict .
 	ANSIBLE_VAULT_PASSWORD_FILE=molecule/app/vault-password ansible-lint
 

@@ -50,7 +50,7 @@ options:
       - Every variable the roles and playbooks read. A key of an application
         with one of the collection's prefixes (C(app_), C(gunicorn_),
         C(nginx_), C(tls_), C(python_), C(wsgi_)) that is not in this list is
-        a typo that would be ignored silently: it is reported as a warning,
+        a typo that would be ignored silently, so it is reported as a warning,
         with the closest known name. An empty list checks nothing.
     type: list
     elements: str

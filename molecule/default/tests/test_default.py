@@ -140,21 +140,28 @@ def test_a_limit_must_reach_the_applications_hosts(host, ansible_playbook):
 
 def test_broken_release_is_rolled_back_while_the_other_app_keeps_serving(host, ansible_playbook, secrets,
                                                                           tmp_path):
+    """hello, the first application of the server, fails; hi, the next one,
+    is deployed all the same, and the message says why hello failed."""
     broken = tmp_path / "hello"
     shutil.copytree(EXAMPLE, broken, ignore=shutil.ignore_patterns("__pycache__"))
     init = broken / "hello" / "__init__.py"
     init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa\n")
     before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
+    apps = yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]
+    apps[0]["app_source"]["path"] = str(broken)
 
-    run = ansible_playbook("converge.yml", extra_vars={
-        "wsgi_only": "hello", "app_source": {"type": "directory", "path": str(broken)}})
+    run = ansible_playbook("converge.yml", extra_vars={"wsgi_apps": apps})
 
     assert run.rc != 0
-    assert re.search(r"hello on \S+ failed to deploy \(", run.output), run.output
-    assert f"Rolled back to release {before['hello'][0]}." in run.output
-    assert "HTTP 50" in run.output or "answered" in run.output
-    assert run.recap()[f"{host.backend.host}/hello"]["failed"] == 1
-    assert f"{host.backend.host}/hi" not in run.recap()
+    message = " ".join(run.output.split())
+    assert re.search(r"hello on \S+ failed to deploy \(", message), run.output
+    assert f"Rolled back to release {before['hello'][0]}." in message
+    assert "HTTP 50" in message or "answered" in message
+    # The application's own words, from its journal.
+    assert "No module named 'module_that_does_not_exist'" in message, run.output[-3000:]
+    recap = run.recap()
+    assert recap[f"{host.backend.host}/hello"]["failed"] == 1
+    assert recap[f"{host.backend.host}/hi"]["failed"] == 0 and "hi answers" in message
     for secret in secrets:
         assert secret not in run.output
     # The previous release serves again; the other application was not touched.
@@ -222,7 +229,13 @@ def test_rollback_playbook_takes_one_app_back_and_leaves_the_other(host, ansible
     previous = Path(host.file("/srv/hi/previous").linked_to).name
     hello = (live(host, "hello"), main_pid(host, "hello"))
 
-    run = ansible_playbook("../../playbooks/rollback.yml", extra_vars={"app_name": "hi"})
+    # Without a name it would roll back every application: refused.
+    run = ansible_playbook("../../playbooks/rollback.yml")
+    assert run.rc != 0 and "Name the application to roll back: -e wsgi_only=NAME" in run.output
+    assert live(host, "hi") != previous
+
+    # The selector of deploy.yml, and nothing fails on the server's own host.
+    run = ansible_playbook("../../playbooks/rollback.yml", extra_vars={"wsgi_only": "hi"})
 
     assert run.rc == 0, run.output
     assert live(host, "hi") == previous
