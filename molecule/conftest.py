@@ -68,6 +68,26 @@ def ansible_playbook():
     return run
 
 
+# What only the controller decides (input checks, how a source becomes a
+# release, playbook selection logic) is the same on every distro: such tests
+# run on Debian 12 only, so that `make test` stays within its budget. The
+# roles' work on the host is tested on both.
+def pytest_configure(config):
+    config.addinivalue_line("markers", "one_distro: controller-side behaviour, run on Debian 12 only")
+
+
+# Test files run in name order, each file's tests in their own order; a file
+# that must come after the others (it leaves the host changed) sets RUN_LAST.
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: bool(getattr(item.module, "RUN_LAST", False)))
+    if os.environ.get("MOLECULE_DISTRO", "debian12") == "debian12":
+        return
+    skip = pytest.mark.skip(reason="controller-side: its run is on Debian 12")
+    for item in items:
+        if item.get_closest_marker("one_distro"):
+            item.add_marker(skip)
+
+
 # Figures the tests measured, printed after the test summary (see
 # pytest_terminal_summary): resolutions quote them.
 MEASURED = []

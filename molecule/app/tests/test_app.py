@@ -270,6 +270,7 @@ def unchanged(host):
     assert live(host) == before and served(host) == before
 
 
+@pytest.mark.one_distro
 def test_missing_required_key_fails_naming_it(host, ansible_playbook, secrets, unchanged):
     run = deploy(ansible_playbook, app_env={"HELLO_GREETING": "Hi", "HELLO_TRICKY": secrets["vault_hello_tricky"]})
     assert run.rc != 0
@@ -278,6 +279,7 @@ def test_missing_required_key_fails_naming_it(host, ansible_playbook, secrets, u
     assert "second line" not in run.output
 
 
+@pytest.mark.one_distro
 def test_debug_mode_is_refused(host, ansible_playbook, unchanged):
     run = deploy(ansible_playbook, app_env={"SECRET_KEY": "x" * 20, "FLASK_DEBUG": "1"})
     assert run.rc != 0
@@ -288,6 +290,7 @@ def test_debug_mode_is_refused(host, ansible_playbook, unchanged):
 PATH_REFUSED = "app_shared_dirs and app_shared_files must be relative paths without empty"
 
 
+@pytest.mark.one_distro
 @pytest.mark.parametrize("extra, message", [
     ({"app_source": {"type": "svn", "path": "/tmp"}}, "app_source"),
     ({"app_shared_dirs": ["instance", "../../../tmp/escaped"]}, PATH_REFUSED),
@@ -320,6 +323,7 @@ def test_bad_input_is_refused_before_any_change(host, ansible_playbook, unchange
     assert (host.file("/etc/ssl").group, host.file("/etc/ssl").mode) == ("root", 0o755)
 
 
+@pytest.mark.one_distro
 def test_rollback_to_a_path_is_refused(ansible_playbook, host, unchanged):
     before = live(host)
     run = ansible_playbook(ROLLBACK, extra_vars={"app_name": "hello", "app_rollback_to": "../../../etc"})
@@ -411,18 +415,7 @@ def minimal_app(path, requirements):
     return {"type": "directory", "path": str(path)}
 
 
-def test_git_source_release_is_the_commit(ansible_playbook, host, variant):
-    repo = variant("git")
-    sha = git_repo(repo)
-    source = {"type": "git", "repo": f"file://{repo}", "version": "main"}
-    run = deploy(ansible_playbook, app_name="srcgit", app_source=source, **OTHER_APP)
-    assert run.rc == 0, run.output[-3000:]
-    assert host.file("/srv/srcgit/current/REVISION").content_string.strip() == sha[:12]
-    host.run_expect([0], "/srv/srcgit/current/.venv/bin/python -c 'import hello, gunicorn'")
-    again = deploy(ansible_playbook, app_name="srcgit", app_source=source, **OTHER_APP)
-    assert again.rc == 0 and again.changed() == 0, again.output[-3000:]
-
-
+@pytest.mark.one_distro
 def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, variant, tmp_path):
     # Built from a copy: building in place would leave build/ in the example.
     subprocess.run(["python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), variant("wheel")], check=True)
@@ -435,6 +428,7 @@ def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, variant, tmp
     host.run_expect([0], "/srv/srcwheel/current/.venv/bin/python -c 'import hello, flask'")
 
 
+@pytest.mark.one_distro
 def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
     run = deploy(ansible_playbook, app_name="srcpkg", app_source={"type": "package", "spec": "itsdangerous==2.2.0"}, **OTHER_APP)
     assert run.rc == 0, run.output[-3000:]
@@ -593,7 +587,10 @@ def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook,
     assert token not in run.output
 
 
-def test_one_release_id_for_every_host_of_a_run(ansible_playbook, host, variant):
+@pytest.mark.one_distro
+def test_a_git_source_is_one_release_for_every_host_of_a_run(ansible_playbook, host, variant):
+    """The release id is the commit, and the ref is fetched and packed once
+    per run, whatever the number of hosts."""
     repo = variant("twins")
     sha = git_repo(repo)
     # The two hosts are one container under two names, so they take turns
@@ -604,3 +601,4 @@ def test_one_release_id_for_every_host_of_a_run(ansible_playbook, host, variant)
     assert checkout.count("-> localhost]") == 1, checkout
     for root in ("/srv/a", "/srv/b"):
         assert host.file(f"{root}/twin/current/REVISION").content_string.strip() == sha[:12]
+    host.run_expect([0], "/srv/a/twin/current/.venv/bin/python -c 'import hello, gunicorn'")

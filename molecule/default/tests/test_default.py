@@ -1,8 +1,8 @@
 """The full stack, deployed by playbooks/deploy.yml: two applications on one server.
 
 Requests go to nginx inside the container, and from the controller through the
-ports Docker publishes on localhost. The tests run in file order; the last
-ones deploy again.
+ports Docker publishes on localhost. The test files run in name order (the
+hostile-application tests last), and the last ones deploy again.
 """
 
 import os
@@ -125,6 +125,7 @@ def test_status_reports_releases_services_and_certificates_and_changes_nothing(h
         assert re.search(rf"certificate \(selfsigned\) for {re.escape(name)}(, [\w.]+)*: expires \w+", report)
 
 
+@pytest.mark.one_distro
 def test_a_limit_must_reach_the_applications_hosts(host, ansible_playbook):
     server = host.backend.host
     run = ansible_playbook("../../playbooks/status.yml", "--limit", server)
@@ -138,30 +139,39 @@ def test_a_limit_must_reach_the_applications_hosts(host, ansible_playbook):
 
 # --- a broken release of one application --------------------------------------------
 
-def test_broken_release_is_rolled_back_while_the_other_app_keeps_serving(host, ansible_playbook, secrets,
-                                                                          tmp_path):
-    """hello, the first application of the server, fails; hi, the next one,
-    is deployed all the same, and the message says why hello failed."""
+def test_refused_and_broken_apps_leave_the_others_deploying(host, ansible_playbook, secrets, tmp_path):
+    """Three applications in one run: hello's new release cannot start, and
+    `refused`, listed next, has an nginx setting its role refuses. refused is
+    stopped by the check of every role's input before any host changes;
+    hello is rolled back, with its journal in the message; hi, listed after
+    both, is deployed all the same."""
     broken = tmp_path / "hello"
     shutil.copytree(EXAMPLE, broken, ignore=shutil.ignore_patterns("__pycache__"))
     init = broken / "hello" / "__init__.py"
     init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa\n")
     before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
-    apps = yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]
-    apps[0]["app_source"]["path"] = str(broken)
+    hello, hi = yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]
+    hello["app_source"]["path"] = str(broken)
+    refused = {**hi, "app_name": "refused", "app_domains": ["refused.test"], "nginx_hsts_max_age": "forever"}
 
-    run = ansible_playbook("converge.yml", extra_vars={"wsgi_apps": apps})
+    run = ansible_playbook("converge.yml", extra_vars={"wsgi_apps": [hello, refused, hi]})
 
     assert run.rc != 0
     message = " ".join(run.output.split())
+    server = host.backend.host
+    recap = run.recap()
+    # refused: named by its role's argument specs, and never on the host.
+    assert "argument 'nginx_hsts_max_age' is of type str" in message, run.output[-3000:]
+    assert (recap[f"{server}/refused"]["failed"], recap[f"{server}/refused"]["changed"]) == (1, 0), recap
+    assert not host.file("/srv/refused").exists and not host.user("refused").exists
+    # hello: rolled back, and the message quotes what the application said.
     assert re.search(r"hello on \S+ failed to deploy \(", message), run.output
     assert f"Rolled back to release {before['hello'][0]}." in message
     assert "HTTP 50" in message or "answered" in message
-    # The application's own words, from its journal.
     assert "No module named 'module_that_does_not_exist'" in message, run.output[-3000:]
-    recap = run.recap()
-    assert recap[f"{host.backend.host}/hello"]["failed"] == 1
-    assert recap[f"{host.backend.host}/hi"]["failed"] == 0 and "hi answers" in message
+    assert recap[f"{server}/hello"]["failed"] == 1
+    # hi: deployed after hello failed, and checked over HTTPS.
+    assert recap[f"{server}/hi"]["failed"] == 0 and "hi answers" in message
     for secret in secrets:
         assert secret not in run.output
     # The previous release serves again; the other application was not touched.
@@ -185,6 +195,7 @@ def site(host, app):
     return host.file(f"/etc/nginx/sites-available/{app}.conf").content_string
 
 
+@pytest.mark.one_distro
 def test_tags_tls_nginx_change_the_front_of_one_app_and_not_its_code(host, ansible_playbook):
     before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
     hello_site = site(host, "hello")

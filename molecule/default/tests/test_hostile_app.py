@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# After every other file of the scenario: the deploy below leaves hello on a
+# release of its own (molecule/conftest.py).
+RUN_LAST = True
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
 SHARED = "/srv/hello/shared"
@@ -134,8 +137,7 @@ def test_a_deploy_through_the_links_the_app_planted_changes_nothing_outside_shar
                               and not (p.startswith(CACHE) and o.startswith("wsgi-stack-build:"))} == {}
         assert host.check_output("readlink /srv/hello/current/uploads") == f"{SHARED}/uploads"
     finally:
+        # The last tests of the scenario (RUN_LAST): nothing after them
+        # needs hello back on the inventory's release.
         for name in planted:
             host.check_output(f"rm -f {SHARED}/{name}")
-        # The inventory's source and settings again: the release that served before.
-        assert ansible_playbook("converge.yml", extra_vars={"wsgi_only": "hello"}).rc == 0
-    assert Path(host.file("/srv/hello/current").linked_to).name == old

@@ -2,7 +2,9 @@
 a collections path of its own, and its roles included by their fully qualified
 names from a playbook that lives outside this repository.
 
-Runs after test_default.py (file order) on the same server, as a third app.
+Runs after test_default.py on the same server, as a third app; on Debian 12
+only: building and installing the collection happens on the controller, and
+the roles it runs are the converge's, tested on both distros.
 """
 
 import os
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+pytestmark = pytest.mark.one_distro
 
 ROOT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"

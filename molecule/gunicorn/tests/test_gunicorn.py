@@ -284,6 +284,7 @@ def test_check_mode_on_the_converged_host_changes_nothing(host, ansible_playbook
     assert run.changed() == 0, run.output
 
 
+@pytest.mark.one_distro
 @pytest.mark.parametrize("extra, message", [
     ({"gunicorn_worker_class": "fast"}, "gunicorn_worker_class"),
     ({"gunicorn_entry_point": "hello create_app"}, "gunicorn_entry_point"),

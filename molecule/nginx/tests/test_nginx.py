@@ -201,6 +201,7 @@ def test_broken_extra_config_fails_and_the_old_config_keeps_serving(host, ansibl
     assert headers(host, "https://hello.test/health")[0] == 200
 
 
+@pytest.mark.one_distro
 @pytest.mark.parametrize("extra, message", [
     ({"app_domains": ["hello.test", "bad_name!"]}, "app_domains must list"),
     ({"tls_mode": "magic"}, "tls_mode"),
