@@ -112,6 +112,22 @@ def exposure(host, unit):
     return float(re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", out).group(1))
 
 
+def health(host, name, path="/health"):
+    """What an application answers on `path` through nginx: HTTPS to its real
+    name from inside the server, the certificate checked against the host's CA."""
+    out = host.run(f"curl -sS --max-time 20 --cacert /etc/ssl/wsgi-stack/ca/ca.pem "
+                   f"--resolve {name}:443:127.0.0.1 'https://{name}{path}'")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def sockets_held(host, pid):
+    """How many sockets a hello worker holds: its listening socket and every
+    connection it serves or keeps alive, which is all a kill -9 of it may
+    fail. Read as the app's user: root in the container lacks CAP_SYS_PTRACE."""
+    return int(host.check_output(f"runuser -u hello -- find /proc/{pid}/fd -lname 'socket:*' | wc -l"))
+
+
 def visits(host):
     """Rows the example app's POST /visits wrote, read as its user (a
     root-owned WAL file would lock the app out)."""

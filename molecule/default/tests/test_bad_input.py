@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import health
 
-CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SCENARIO = Path(__file__).resolve().parent.parent
 APPS = yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]
 DOMAINS = {"hello": "hello.test", "hi": "hi.test"}
@@ -32,11 +32,7 @@ def apps(**changes):
 
 def serving(host):
     """Each application's release as it answers through nginx."""
-    answers = {}
-    for app, name in DOMAINS.items():
-        out = host.check_output(f"curl -sS --max-time 20 --cacert {CA} --resolve {name}:443:127.0.0.1 https://{name}/health")
-        answers[app] = yaml.safe_load(out)["release"]
-    return answers
+    return {app: health(host, name)["release"] for app, name in DOMAINS.items()}
 
 
 @pytest.mark.parametrize("extra, message", [

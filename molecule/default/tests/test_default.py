@@ -5,7 +5,6 @@ ports Docker publishes on localhost. The test files run in name order (the
 hostile-application tests last), and the last ones deploy again.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,22 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import health
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SCENARIO = Path(__file__).resolve().parent.parent
 EXAMPLE = SCENARIO.parent.parent / "examples" / "hello"
 APPS = {"hello": "hello.test", "hi": "hi.test"}
-
-
-def get(host, name, path="/health", *args):
-    return host.run(f"curl -sS --max-time 20 --cacert {CA} --resolve {name}:443:127.0.0.1 {' '.join(args)} "
-                    f"'https://{name}{path}'")
-
-
-def health(host, name):
-    out = get(host, name)
-    assert out.rc == 0, out.stderr
-    return yaml.safe_load(out.stdout)
 
 
 def live(host, app):

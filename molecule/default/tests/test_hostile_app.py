@@ -12,12 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import health
 
 # After every other file of the scenario: the deploy below leaves hello on a
 # release of its own (molecule/conftest.py).
 RUN_LAST = True
-CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
 SHARED = "/srv/hello/shared"
 CACHE = "/var/cache/wsgi-stack/packages/hello/"
@@ -124,8 +123,7 @@ def test_a_deploy_through_the_links_the_app_planted_changes_nothing_outside_shar
         assert run.rc == 0, run.output[-3000:]
         new = Path(host.file("/srv/hello/current").linked_to).name
         assert new != old
-        health = host.check_output(f"curl -sS --cacert {CA} --resolve hello.test:443:127.0.0.1 https://hello.test/health")
-        assert yaml.safe_load(health)["release"] == new
+        assert health(host, "hello.test")["release"] == new
 
         after = owners_and_modes(host)
         changed = {p: (before[p], after[p]) for p in before.keys() & after.keys() if before[p] != after[p]}

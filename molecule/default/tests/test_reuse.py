@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import health
 
 pytestmark = pytest.mark.one_distro
 
 ROOT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 
 PLAYBOOK = """\
 - name: Our own playbook, with the roles of wsgi.stack
@@ -81,9 +81,8 @@ def test_an_outside_playbook_uses_the_roles_of_the_installed_collection(host, in
     first = run(*play, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert secret not in first.stdout + first.stderr
-    answer = host.check_output(f"curl -sS --cacert {CA} --resolve outside.test:443:127.0.0.1 https://outside.test/health")
     release = Path(host.file("/srv/outside/current").linked_to).name
-    assert yaml.safe_load(answer) == {"status": "ok", "release": release}
+    assert health(host, "outside.test") == {"status": "ok", "release": release}
 
     again = run(*play, "--diff", env=env)
     assert again.returncode == 0, again.stdout

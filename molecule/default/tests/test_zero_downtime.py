@@ -13,7 +13,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from conftest import load_while_recycling, visits, wait_for, written_ids
+from conftest import load_while_recycling, sockets_held, visits, wait_for, written_ids
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
@@ -87,10 +87,7 @@ def test_kill_9_of_a_worker_through_nginx_fails_only_what_it_held(host, http_loa
     log = "/var/log/nginx/hello.access.log"
     start = int(host.check_output(f"wc -l < {log}"))
     with http_load(*MIXED, user="root", concurrency=CLIENTS) as load:
-        # What the worker holds at the kill (its listening socket and nginx's
-        # connections it serves or keeps alive): at most these can fail.
-        # Read as the app's user: root in the container lacks CAP_SYS_PTRACE.
-        held = int(host.check_output(f"runuser -u hello -- find /proc/{victim}/fd -lname 'socket:*' | wc -l"))
+        held = sockets_held(host, victim)
         host.check_output(f"kill -9 {victim}")
         wait_for(lambda: victim not in workers(host) and len(workers(host)) >= 2, 30, "the master to replace the worker")
         replaced = float(host.check_output("date +%s.%N"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import exposure, load_while_recycling, visits, wait_for
+from conftest import exposure, load_while_recycling, sockets_held, visits, wait_for
 
 HELLO = Path(__file__).resolve().parents[3] / "examples" / "hello"
 SOCKET = "/run/gunicorn/hello.sock"
@@ -187,10 +187,7 @@ def test_kill_9_of_a_worker_fails_only_requests_in_flight(host, http_load, measu
     victim = workers(host, master)[0]
     rows = visits(host)
     with http_load(*MIXED, concurrency=CLIENTS) as load:
-        # The sockets the worker holds at the kill (its listening socket and
-        # every connection it serves or keeps alive): at most these fail.
-        # Read as the app's user: root in the container lacks CAP_SYS_PTRACE.
-        held = int(host.check_output(f"runuser -u hello -- find /proc/{victim}/fd -lname 'socket:*' | wc -l"))
+        held = sockets_held(host, victim)
         host.check_output(f"kill -9 {victim}")
         wait_for(lambda: victim not in workers(host, master) and len(workers(host, master)) >= 2,
                  30, "the master to replace the worker")
