@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import health
+from conftest import health, visits
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SCENARIO = Path(__file__).resolve().parent.parent
 EXAMPLE = SCENARIO.parent.parent / "examples" / "hello"
 APPS = {"hello": "hello.test", "hi": "hi.test"}
+# Mixed load: one request in three a POST that writes a row.
+MIXED = ("--url", "https://hello.test/health", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
 
 
 def live(host, app):
@@ -120,22 +122,33 @@ def test_a_limit_must_reach_the_applications_hosts(host, ansible_playbook):
 
 # --- a broken release of one application --------------------------------------------
 
-def test_refused_and_broken_apps_leave_the_others_deploying(host, ansible_playbook, secrets, tmp_path):
-    """Three applications in one run: hello's new release cannot start, and
-    `refused`, listed next, has an nginx setting its role refuses. refused is
-    stopped by the check of every role's input before any host changes;
-    hello is rolled back, with its journal in the message; hi, listed after
-    both, is deployed all the same."""
-    broken = tmp_path / "hello"
-    shutil.copytree(EXAMPLE, broken, ignore=shutil.ignore_patterns("__pycache__"))
-    init = broken / "hello" / "__init__.py"
-    init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa\n")
-    before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
-    hello, hi = yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]
-    hello["app_source"]["path"] = str(broken)
-    refused = {**hi, "app_name": "refused", "app_domains": ["refused.test"], "nginx_hsts_max_age": "forever"}
+def inventory_apps():
+    return {app["app_name"]: app for app in
+            yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]}
 
-    run = ansible_playbook("converge.yml", extra_vars={"wsgi_apps": [hello, refused, hi]})
+
+def fresh_app(tmp_path, name):
+    """A first deploy that cannot start: its package imports a missing module."""
+    source = tmp_path / name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    init = source / "hello" / "__init__.py"
+    init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa\n")
+    return {**inventory_apps()["hi"], "app_name": name, "app_domains": [f"{name}.test"],
+            "app_source": {"type": "directory", "path": str(source)}}
+
+
+def test_one_failing_application_leaves_the_others_deploying(host, ansible_playbook, secrets, tmp_path):
+    """Four applications of one server in one run: hi, then `fresh`, whose
+    first deploy cannot start, then `refused`, whose nginx setting its role
+    refuses, then hello. refused is stopped before any host changes; fresh
+    leaves nothing half-live and its site answers 503 with the maintenance
+    page; hello, listed after both, is deployed and checked all the same."""
+    before = {app: (live(host, app), main_pid(host, app)) for app in APPS}
+    apps = inventory_apps()
+    refused = {**apps["hi"], "app_name": "refused", "app_domains": ["refused.test"], "nginx_hsts_max_age": "forever"}
+
+    run = ansible_playbook("converge.yml", extra_vars={
+        "wsgi_apps": [apps["hi"], fresh_app(tmp_path, "fresh"), refused, apps["hello"]]})
 
     assert run.rc != 0
     message = " ".join(run.output.split())
@@ -145,21 +158,120 @@ def test_refused_and_broken_apps_leave_the_others_deploying(host, ansible_playbo
     assert "argument 'nginx_hsts_max_age' is of type str" in message, run.output[-3000:]
     assert (recap[f"{server}/refused"]["failed"], recap[f"{server}/refused"]["changed"]) == (1, 0), recap
     assert not host.file("/srv/refused").exists and not host.user("refused").exists
-    # hello: rolled back, and the message quotes what the application said.
-    assert re.search(r"hello on \S+ failed to deploy \(", message), run.output
-    assert f"Rolled back to release {before['hello'][0]}." in message
-    assert "HTTP 50" in message or "answered" in message
+    # fresh: started once before going live, which it never did.
+    assert re.search(r"fresh on \S+ failed to deploy \(", message), run.output
     assert "No module named 'module_that_does_not_exist'" in message, run.output[-3000:]
-    assert recap[f"{server}/hello"]["failed"] == 1
-    # hi: deployed after hello failed, and checked over HTTPS.
-    assert recap[f"{server}/hi"]["failed"] == 0 and "hi answers" in message
+    assert ("There was no earlier release: https://fresh.test/ answers 503 with the maintenance page "
+            "until a deploy succeeds.") in message, run.output[-3000:]
+    assert not host.file("/srv/fresh/current").exists
+    assert not host.service("fresh.socket").is_running and not host.service("fresh.service").is_running
+    page = host.run("curl -sS --cacert %s --resolve fresh.test:443:127.0.0.1 -w '%%{http_code}' https://fresh.test/",
+                    CA).stdout
+    assert page.endswith("503") and "Back soon" in page
+    # hi before and hello after it: deployed (nothing to change) and checked.
+    for app in APPS:
+        assert recap[f"{server}/{app}"]["failed"] == 0 and f"{app} answers" in message
+        assert (live(host, app), main_pid(host, app)) == before[app]
     for secret in secrets:
         assert secret not in run.output
-    # The previous release serves again; the other application was not touched.
-    assert live(host, "hello") == before["hello"][0]
-    assert health(host, "hello.test")["release"] == before["hello"][0]
-    assert (live(host, "hi"), main_pid(host, "hi")) == before["hi"]
-    assert health(host, "hi.test")["release"] == before["hi"][0]
+
+
+def broken_hello(tmp_path):
+    """The example app with ways to fail chosen by BREAK in its environment,
+    so that one release serves every case: each fails for real, when Python
+    imports it, when Gunicorn loads it or when it answers."""
+    source = tmp_path / "broken"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    init = source / "hello" / "__init__.py"
+    init.write_text(init.read_text() + '''
+_BREAK = os.environ.get("BREAK", "")
+if _BREAK == "import":
+    import module_that_does_not_exist  # noqa: F401
+_create_app = create_app
+
+
+def create_app():  # noqa: F811
+    if _BREAK == "env":
+        os.environ["PAYMENT_API_KEY"]  # required at runtime, not listed in app_env_required
+    if _BREAK == "write":
+        (Path(__file__).parent / "cache.txt").write_text("written into the release")
+    app = _create_app()
+    if _BREAK == "health":
+        app.view_functions["health"] = lambda: ("database unreachable", 500)
+    return app
+''')
+    return str(source)
+
+
+def failure_cases(tmp_path):
+    hello = inventory_apps()["hello"]
+    broken = {"type": "directory", "path": broken_hello(tmp_path)}
+    migration = tmp_path / "migration"
+    shutil.copytree(EXAMPLE, migration, ignore=shutil.ignore_patterns("__pycache__"))
+    (migration / "MIGRATION").write_text("0042\n")
+
+    def env(**extra):
+        return {"app_env": {**hello["app_env"], **extra}}
+
+    # (what is wrong, the settings, what the message must name)
+    return [
+        ("failing migration hook",
+         {"app_source": {"type": "directory", "path": str(migration)}, "app_hooks": [
+             {"name": "Migrate", "command": [".venv/bin/python", "-c",
+                                             "import sys; sys.exit('migration 0042: column visits.email exists')"]}]},
+         "migration 0042: column visits.email exists"),
+        ("import error", {"app_source": broken, **env(BREAK="import")},
+         "ModuleNotFoundError: No module named 'module_that_does_not_exist'"),
+        ("env key missing at runtime", {"app_source": broken, **env(BREAK="env")}, "KeyError: 'PAYMENT_API_KEY'"),
+        ("writes to its release", {"app_source": broken, **env(BREAK="write")}, "Read-only file system"),
+        ("health answers 500", {"app_source": broken, **env(BREAK="health")},
+         "answered /health with HTTP 500: database unreachable"),
+        ("wrong entry point", {"app_source": broken, "gunicorn_entry_point": "hello:app"},
+         "Failed to find attribute 'app' in 'hello'."),
+        ("setting Gunicorn cannot start with", {"app_source": broken, "gunicorn_settings": {
+            "logger_class": "no_such_module.Logger"}}, "no_such_module"),
+        # Goes live, then nginx -t refuses the site: release, gunicorn.conf.py
+        # and the restart go back.
+        ("nginx directive nginx -t refuses", {"app_source": broken, "gunicorn_threads": 6,
+                                              "nginx_extra_config": "no_such_directive on;"},
+         'unknown directive "no_such_directive"'),
+    ]
+
+
+SERVED_BY = ["/etc/hello/env", "/etc/hello/gunicorn.conf.py", "/etc/systemd/system/hello.service",
+             "/etc/nginx/sites-available/hello.conf"]
+
+
+def test_each_failed_deploy_leaves_the_live_release_serving_and_says_why(host, ansible_playbook, http_load, secrets,
+                                                                        tmp_path):
+    """Eight ways a deploy of hello fails, in one run of mixed load (one
+    request in three a POST that writes a row): none fails a request or
+    loses a write, the release and every file that serves it stay what they
+    were, and each message names the cause."""
+    release, files = live(host, "hello"), {path: host.file(path).sha256sum for path in SERVED_BY}
+    rows = visits(host)
+    messages = {}
+    with http_load(*MIXED, user="root", concurrency=16, interval=0.2, max_seconds=900) as load:
+        for case, settings, cause in failure_cases(tmp_path):
+            run = ansible_playbook("converge.yml", extra_vars={"wsgi_only": "hello", **settings})
+            message = messages[case] = " ".join(run.output.split())
+            assert run.rc != 0, (case, run.output[-3000:])
+            assert cause in message, (case, run.output[-4000:])
+            assert live(host, "hello") == release, case
+            assert health(host, "hello.test")["release"] == release, case
+            assert {path: host.file(path).sha256sum for path in SERVED_BY} == files, case
+            for secret in secrets:
+                assert secret not in run.output, case
+    written = visits(host) - rows
+    assert load["failed"] == 0, load
+    assert written == load["methods"]["POST"]["ok"] > 30, (written, load)
+    # Before the switch, the live release is said to be still live; after
+    # it, rolled back to; both times answering its health check.
+    for case, message in messages.items():
+        went_live = case.startswith("nginx")
+        said = f"Rolled back to release {release}" if went_live else f"Release {release} is still live"
+        assert said in message and "and it answers its health check." in message, (case, message[-2000:])
+    assert "/etc/hello/gunicorn.conf.py" in messages["nginx directive nginx -t refuses"]
 
 
 def test_after_the_failed_deploy_check_mode_reports_no_change_and_no_secret(host, ansible_playbook, secrets):
