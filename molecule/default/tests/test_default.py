@@ -230,16 +230,18 @@ def failure_cases(tmp_path):
          "Failed to find attribute 'app' in 'hello'."),
         ("setting Gunicorn cannot start with", {"app_source": broken, "gunicorn_settings": {
             "logger_class": "no_such_module.Logger"}}, "no_such_module"),
-        # Goes live, then nginx -t refuses the site: release, gunicorn.conf.py
-        # and the restart go back.
-        ("nginx directive nginx -t refuses", {"app_source": broken, "gunicorn_threads": 6,
+        # Goes live with a new configuration, service unit and certificate,
+        # then nginx -t refuses the site: all of them go back.
+        ("nginx directive nginx -t refuses", {"app_source": broken, "gunicorn_threads": 6, "gunicorn_network": True,
+                                              "app_domains": ["hello.test", "www.hello.test"],
                                               "nginx_extra_config": "no_such_directive on;"},
          'unknown directive "no_such_directive"'),
     ]
 
 
 SERVED_BY = ["/etc/hello/env", "/etc/hello/gunicorn.conf.py", "/etc/systemd/system/hello.service",
-             "/etc/nginx/sites-available/hello.conf"]
+             "/etc/systemd/system/hello.socket", "/etc/nginx/sites-available/hello.conf",
+             "/etc/ssl/wsgi-stack/hello/fullchain.pem"]
 
 
 def test_each_failed_deploy_leaves_the_live_release_serving_and_says_why(host, ansible_playbook, http_load, secrets,
@@ -251,7 +253,7 @@ def test_each_failed_deploy_leaves_the_live_release_serving_and_says_why(host, a
     release, files = live(host, "hello"), {path: host.file(path).sha256sum for path in SERVED_BY}
     rows = visits(host)
     messages = {}
-    with http_load(*MIXED, user="root", concurrency=16, interval=0.2, max_seconds=900) as load:
+    with http_load(*MIXED, user="root", concurrency=8, interval=0.25, max_seconds=900) as load:
         for case, settings, cause in failure_cases(tmp_path):
             run = ansible_playbook("converge.yml", extra_vars={"wsgi_only": "hello", **settings})
             message = messages[case] = " ".join(run.output.split())
@@ -271,7 +273,10 @@ def test_each_failed_deploy_leaves_the_live_release_serving_and_says_why(host, a
         went_live = case.startswith("nginx")
         said = f"Rolled back to release {release}" if went_live else f"Release {release} is still live"
         assert said in message and "and it answers its health check." in message, (case, message[-2000:])
-    assert "/etc/hello/gunicorn.conf.py" in messages["nginx directive nginx -t refuses"]
+    put_back = messages["nginx directive nginx -t refuses"]
+    for path in ("/etc/hello/gunicorn.conf.py", "/etc/systemd/system/hello.service",
+                 "/etc/ssl/wsgi-stack/hello/fullchain.pem"):
+        assert path in put_back, put_back[-2000:]
 
 
 def test_after_the_failed_deploy_check_mode_reports_no_change_and_no_secret(host, ansible_playbook, secrets):
