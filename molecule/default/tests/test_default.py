@@ -245,7 +245,7 @@ SERVED_BY = ["/etc/hello/env", "/etc/hello/gunicorn.conf.py", "/etc/systemd/syst
 
 
 def test_each_failed_deploy_leaves_the_live_release_serving_and_says_why(host, ansible_playbook, http_load, secrets,
-                                                                        tmp_path):
+                                                                        tmp_path, measured):
     """Eight ways a deploy of hello fails, in one run of mixed load (one
     request in three a POST that writes a row): none fails a request or
     loses a write, the release and every file that serves it stay what they
@@ -265,6 +265,10 @@ def test_each_failed_deploy_leaves_the_live_release_serving_and_says_why(host, a
             for secret in secrets:
                 assert secret not in run.output, case
     written = visits(host) - rows
+    for case, message in messages.items():
+        measured(f"failed deploy, {case}", re.search(r"failed to deploy \((.*?)(?: Origin:| PLAY RECAP|$)", message).group(1))
+    measured("failed deploys under mixed load", f"{load['failed']} failed of {load['ok'] + load['failed']}, "
+             f"POST {load['methods'].get('POST', {}).get('ok', 0)} ok, {written} rows written")
     assert load["failed"] == 0, load
     assert written == load["methods"]["POST"]["ok"] > 30, (written, load)
     # Before the switch, the live release is said to be still live; after
