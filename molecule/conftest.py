@@ -112,6 +112,13 @@ def exposure(host, unit):
     return float(re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", out).group(1))
 
 
+# Load on the example app through nginx, one request in three a POST that
+# writes a row; a new connection per request, as browsers arriving during a
+# restart (the default scenario's hello.test, its host CA).
+HELLO_MIXED = ("--url", "https://hello.test/health", "--resolve", "127.0.0.1",
+               "--cafile", "/etc/ssl/wsgi-stack/ca/ca.pem", "--post-every", "3")
+
+
 def health(host, name, path="/health"):
     """What an application answers on `path` through nginx: HTTPS to its real
     name from inside the server, the certificate checked against the host's CA."""

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import HELLO_MIXED as MIXED
 from conftest import health, visits
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SCENARIO = Path(__file__).resolve().parent.parent
 EXAMPLE = SCENARIO.parent.parent / "examples" / "hello"
 APPS = {"hello": "hello.test", "hi": "hi.test"}
-# Mixed load: one request in three a POST that writes a row.
-MIXED = ("--url", "https://hello.test/health", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
 
 
 def live(host, app):
@@ -127,14 +126,19 @@ def inventory_apps():
             yaml.safe_load((SCENARIO / "inventory/group_vars/all/apps.yml").read_text())["wsgi_apps"]}
 
 
-def fresh_app(tmp_path, name):
-    """A first deploy that cannot start: its package imports a missing module."""
+def broken_source(tmp_path, name):
+    """The example app with an import of a module that does not exist."""
     source = tmp_path / name
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
     init = source / "hello" / "__init__.py"
-    init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa\n")
+    init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa: E402, F401\n")
+    return {"type": "directory", "path": str(source)}
+
+
+def fresh_app(tmp_path, name):
+    """A first deploy that cannot start."""
     return {**inventory_apps()["hi"], "app_name": name, "app_domains": [f"{name}.test"],
-            "app_source": {"type": "directory", "path": str(source)}}
+            "app_source": broken_source(tmp_path, name)}
 
 
 # The play's logic (which applications go on) is the controller's; the
@@ -179,15 +183,6 @@ def test_one_failing_application_leaves_the_others_deploying(host, ansible_playb
         assert secret not in run.output
 
 
-def broken_hello(tmp_path):
-    """The example app with an import of a module that does not exist."""
-    source = tmp_path / "broken"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
-    init = source / "hello" / "__init__.py"
-    init.write_text(init.read_text() + "\nimport module_that_does_not_exist  # noqa: E402, F401\n")
-    return {"type": "directory", "path": str(source)}
-
-
 def failure_cases(tmp_path):
     """(what is wrong, the settings, what the message must name). One failure
     before the switch, caught by the start of the new release, and one after
@@ -201,7 +196,7 @@ def failure_cases(tmp_path):
     shutil.copytree(EXAMPLE, source["path"], ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "code-change" / "VARIANT").write_text("a new release\n")
     return [
-        ("import error", {"app_source": broken_hello(tmp_path), "app_env": {
+        ("import error", {"app_source": broken_source(tmp_path, "broken"), "app_env": {
             **inventory_apps()["hello"]["app_env"], "HELLO_GREETING": "Hi"}},
          "ModuleNotFoundError: No module named 'module_that_does_not_exist'"),
         ("nginx directive nginx -t refuses", {"app_source": source, "gunicorn_threads": 6, "gunicorn_network": True,

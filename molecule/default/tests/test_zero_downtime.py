@@ -13,12 +13,10 @@ import shutil
 import uuid
 from pathlib import Path
 
+from conftest import HELLO_MIXED as MIXED
 from conftest import load_while_recycling, sockets_held, visits, wait_for, written_ids
 
-CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
-# A new connection per request, as browsers arriving during a restart.
-MIXED = ("--url", "https://hello.test/health", "--resolve", "127.0.0.1", "--cafile", CA, "--post-every", "3")
 CLIENTS = 64
 
 
