@@ -93,6 +93,11 @@ units:
   returned: always
   type: dict
   sample: {hello.service: {active: active, enabled: enabled}}
+hostname:
+  description: The machine's host name (C(uname -n)), whatever its inventory name.
+  returned: always
+  type: str
+  sample: web1
 paths:
   description: >-
     Each path, with C(exists) and, where it exists, C(type) (directory, file,
@@ -228,6 +233,7 @@ def main():
             paths[p]["entries"] = sorted(os.listdir(p))
     module.exit_json(
         changed=False,
+        hostname=os.uname().nodename,
         users={n: user(n) for n in module.params["users"]},
         groups={n: group(n) for n in module.params["groups"]},
         paths=paths,
