@@ -35,9 +35,10 @@ $(COLLECTION_LINK):
 venv: $(BIN)/.installed $(COLLECTION_LINK) ## Create or update the toolchain in .venv
 
 # ansible-lint's syntax check loads the app scenario's vaulted test variables.
-lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted
+lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted, README commands
 	scripts/check-vaults
 	scripts/check-inventories
+	scripts/check-readme
 	yamllint --strict .
 	ANSIBLE_VAULT_PASSWORD_FILE=molecule/app/vault-password ansible-lint
 
