@@ -18,7 +18,7 @@ S ?= python
 D ?= debian12
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint unit build images molecule test bench demo demo-clean clean
+.PHONY: help venv lint docs unit build images molecule test bench demo demo-clean clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,12 +35,16 @@ $(COLLECTION_LINK):
 venv: $(BIN)/.installed $(COLLECTION_LINK) ## Create or update the toolchain in .venv
 
 # ansible-lint's syntax check loads the app scenario's vaulted test variables.
-lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted, README commands
+lint: venv ## yamllint, ansible-lint (production profile), vault files encrypted, README commands, role docs
 	scripts/check-vaults
 	scripts/check-inventories
 	scripts/check-readme
+	$(BIN)/python scripts/role-docs --check
 	yamllint --strict .
 	ANSIBLE_VAULT_PASSWORD_FILE=molecule/app/vault-password ansible-lint
+
+docs: venv ## Write each role README's variables table from its meta/argument_specs.yml
+	$(BIN)/python scripts/role-docs
 
 # The plugins import as ansible_collections.wsgi.stack through the link.
 unit: venv ## Unit tests of the collection's plugins (pytest, no containers)

@@ -128,11 +128,28 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
     # The code-change deploy below brings the inventory's settings back.
 
 
+def static_file(host, *headers):
+    """(status, validators, body) of hello's style.css, served by nginx."""
+    out = host.check_output(
+        "curl -sS -D - --cacert /etc/ssl/wsgi-stack/ca/ca.pem --resolve hello.test:443:127.0.0.1 %s "
+        "https://hello.test/static/style.css", " ".join(f"-H '{h}'" for h in headers))
+    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
+    fields = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    fields = {name.lower(): value for name, value in fields.items()}
+    return int(head.split()[1]), {name: fields.get(name) for name in ("etag", "last-modified")}, body
+
+
 def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansible_playbook, tmp_path, measured):
+    """A code-change deploy under load loses no write, and a static file
+    changed without changing its size gets new validators (ETag and
+    Last-Modified), so that no browser keeps the old one after the deploy."""
     source = tmp_path / "hello"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__"))
     with open(source / "hello" / "__init__.py", "a") as fh:
         fh.write(f"\n# release {uuid.uuid4()}\n")
+    css = source / "hello" / "static" / "style.css"
+    css.write_text(css.read_text().replace("light dark", "dark light", 1))
+    _, before, _ = static_file(host)
     old, rows = live(host), visits(host)
     # Paced (at most 2 requests a second per client, each a new TLS
     # connection): faster, the 64 clients take both CPUs and the deploy under
@@ -146,3 +163,10 @@ def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansibl
     assert live(host) != old
     assert live(host) in load["releases"]
     assert_no_loss(load, written)
+    status, after, body = static_file(host, f"If-None-Match: {before['etag']}")
+    assert (status, "dark light" in body) == (200, True), (status, before, after)
+    assert after["etag"] != before["etag"] and after["last-modified"] != before["last-modified"], (before, after)
+    assert static_file(host, f"If-Modified-Since: {before['last-modified']}")[0] == 200
+    assert static_file(host, f"If-None-Match: {after['etag']}")[0] == 304
+    measured("stack: a same-size static change", f"ETag {before['etag']} -> {after['etag']}, "
+             f"Last-Modified {before['last-modified']} -> {after['last-modified']}")
