@@ -65,6 +65,7 @@ test: venv ## Lint, unit tests, build and every Molecule scenario on every distr
 
 bench: venv ## Time deploys, load the demo stack, compare Gunicorn worker settings (prints numbers)
 	scripts/bench-deploy $(D)
+	scripts/bench-stack $(D)
 	scripts/bench-load
 	scripts/bench-workers
 

@@ -25,3 +25,19 @@ apt_install() {
   say "apt-get install ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# For the benchmarks: the median of the numbers given.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+# bench_report FLOOR LABEL TIMES...: the median, its ratio to FLOOR, every run.
+bench_report() {
+  local floor=$1 label=$2 m
+  shift 2
+  m=$(median "$@")
+  printf '%-34s %6.1f s  %5.1f x floor  (runs: %s)\n' "$label" "$m" "$(awk -v a="$m" -v b="$floor" 'BEGIN { print a / b }')" "$*"
+}
+
+# bench_floor TIMES...: print the floor's line; its median is the caller's $floor.
+bench_floor() {
+  printf '%-34s %6.1f s             (runs: %s)\n' "floor (gather facts only)" "$(median "$@")" "$*"
+}
