@@ -131,8 +131,8 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
 def static_file(host, *headers):
     """(status, validators, body) of hello's style.css, served by nginx."""
     out = host.check_output(
-        "curl -sS -D - --cacert /etc/ssl/wsgi-stack/ca/ca.pem --resolve hello.test:443:127.0.0.1 %s "
-        "https://hello.test/static/style.css", " ".join(f"-H '{h}'" for h in headers))
+        "curl -sS -D - --cacert /etc/ssl/wsgi-stack/ca/ca.pem --resolve hello.test:443:127.0.0.1 "
+        + "-H %s " * len(headers) + "https://hello.test/static/style.css", *headers)
     head, _, body = out.replace("\r\n", "\n").partition("\n\n")
     fields = dict(line.split(": ", 1) for line in head.splitlines()[1:])
     fields = {name.lower(): value for name, value in fields.items()}
