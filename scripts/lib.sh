@@ -26,7 +26,17 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# For the benchmarks: the median of the numbers given.
+# For the benchmarks. bench_time LOG ARGS...: run ansible-playbook ARGS once,
+# its output in LOG, and print its seconds; on failure show LOG's end and stop.
+bench_time() {
+  local log=$1 start
+  shift
+  start=$(date +%s.%N)
+  ansible-playbook "$@" >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "ansible-playbook $* failed"; }
+  awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# The median of the numbers given.
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 # bench_report FLOOR LABEL TIMES...: the median, its ratio to FLOOR, every run.
