@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -64,6 +65,72 @@ def ansible_playbook():
             env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
         )
         return PlaybookRun(proc.returncode, proc.stdout)
+
+    return run
+
+
+@dataclass
+class CaseRun:
+    """What one case of a batch did: whether it failed, how many tasks
+    changed, and every string its failed results carried, whitespace folded."""
+    failed: bool
+    changed: int
+    text: str
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.fixture(scope="session")
+def ansible_cases(tmp_path_factory):
+    """Run a playbook of the scenario once for many sets of extra variables:
+    each case is an alias of the scenario's instance (same container), whose
+    variables molecule/shared/cases.yml sets as --extra-vars would. For input
+    that must be refused, one run instead of one per case.
+
+    ansible_cases("site.yml", {"case-id": {...extra vars...}}) -> {"case-id": CaseRun}
+    """
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    inventory = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
+
+    def run(playbook, cases):
+        def aliases(hosts):
+            return {f"{name}~{case}": {**(hostvars or {}), "ansible_host": name, "wsgi_case": extra}
+                    for name, hostvars in hosts.items() for case, extra in cases.items()}
+
+        groups = {group: {**body, "hosts": aliases(body["hosts"])} if body.get("hosts") else body
+                  for group, body in inventory.items()}
+        path = tmp_path_factory.mktemp("cases") / "inventory.yml"
+        path.write_text(yaml.safe_dump(groups))
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", str(path), "--forks", str(len(cases) + 1),
+             str(scenario.parent / "shared" / "cases.yml"),
+             "--extra-vars", json.dumps({"wsgi_case_playbook": str(scenario / playbook)})],
+            capture_output=True, text=True, timeout=900, check=False,
+            env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1"})
+        try:
+            report = json.loads(proc.stdout)
+        except ValueError as err:
+            raise AssertionError(f"no JSON report: {proc.stdout[-2000:]} {proc.stderr[-2000:]}") from err
+        results = {}
+        for play in report["plays"]:
+            for task in play["tasks"]:
+                for name, result in task["hosts"].items():
+                    if result.get("failed") or result.get("unreachable"):
+                        results.setdefault(name, []).append(result)
+        outcome = {}
+        for name, stats in report["stats"].items():
+            if "~" not in name:  # localhost, of the scenario's own plays
+                continue
+            case = name.rsplit("~", 1)[1]
+            text = " ".join(" ".join(_strings(results.get(name, []))).split())
+            outcome[case] = CaseRun(stats["failures"] > 0 or stats["unreachable"] > 0, stats["changed"], text)
+        return outcome
 
     return run
 
