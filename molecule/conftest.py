@@ -135,6 +135,13 @@ def ansible_cases(tmp_path_factory):
     return run
 
 
+def assert_refused(run, message):
+    """A case of ansible_cases whose input had to be refused: it failed,
+    changed nothing, and its error says `message`."""
+    assert run.failed and run.changed == 0, run
+    assert message in run.text, run.text[-2000:]
+
+
 # What only the controller decides (input checks, how a source becomes a
 # release, playbook selection logic) is the same on every distro: such tests
 # run on Debian 12 only, so that `make test` stays within its budget. The
