@@ -108,10 +108,12 @@ def test_kill_9_of_a_worker_through_nginx_fails_only_what_it_held(host, http_loa
              f"{summary(load, written)}; nginx logged {len(failed)} failed POSTs, "
              f"{len(applied)} of them applied without an answer, {held} sockets held")
     assert main_pid(host) == master
-    # nginx and the clients agree on which POSTs failed; every row is an
-    # answered POST or one of those, never a write twice.
-    assert len(failed) == posts["failed"], (failed, load)
-    assert written == posts["ok"] + len(applied), (written, applied, load)
+    # Every row is an answered POST or one that failed, never a write twice.
+    # nginx logs each POST it answered with an error; one whose answer the
+    # kill cut off after its status line (the client's IncompleteRead) it
+    # logs with that status, 200: so nginx names at most the failed POSTs.
+    assert len(failed) <= posts["failed"], (failed, load)
+    assert posts["ok"] + len(applied) <= written <= posts["ok"] + posts["failed"], (written, applied, load)
     # At most what the worker held, and nothing after it was replaced.
     assert load["failed"] <= held, (held, load)
     assert not [e for e in load["events"] if "failure" in e and e["at"] > replaced], load["events"]
