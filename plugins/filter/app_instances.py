@@ -10,6 +10,8 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
+from ansible_collections.wsgi.stack.plugins.module_utils.names import APP_NAME
+
 DOCUMENTATION = r"""
 ---
 name: app_instances
@@ -79,7 +81,6 @@ MAGIC = {
     "inventory_dir", "inventory_file", "inventory_hostname", "inventory_hostname_short",
     "omit", "playbook_dir", "wsgi_apps",
 }
-APP_NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 # The smoke test's path after each deploy, checked before the first one.
 HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 PREFIXES = ("app_", "gunicorn_", "nginx_", "tls_", "python_", "wsgi_")

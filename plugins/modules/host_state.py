@@ -41,6 +41,14 @@ options:
     type: list
     elements: path
     default: []
+  certificates:
+    description:
+      - Paths among I(paths) whose first PEM certificate to read, when they are
+        regular files (opened without following a link), with the host's
+        Python C(cryptography) library; without it, nothing is added.
+    type: list
+    elements: path
+    default: []
   listings:
     description: Paths among I(paths) whose entries to list, when they are directories.
     type: list
@@ -102,8 +110,11 @@ paths:
   description: >-
     Each path, with C(exists) and, where it exists, C(type) (directory, file,
     link or other), C(owner), C(group), C(mode) (octal string), C(mtime),
-    for a link C(target), for a file in I(checksums) C(checksum), and for a
-    directory in I(listings) C(entries) (sorted names).
+    for a link C(target), for a file in I(checksums) C(checksum), for a file
+    in I(certificates) C(certificate) (C(not_after) in seconds since the
+    epoch, C(subject) and C(issuer) common names, C(names): the subject
+    alternative DNS names; null where it holds no readable certificate),
+    and for a directory in I(listings) C(entries) (sorted names).
   returned: always
   type: dict
   sample: {/srv/hello/current: {exists: true, type: link, owner: root, group: root, mode: "0777",
@@ -115,6 +126,7 @@ import hashlib
 import os
 import pwd
 import stat
+from datetime import timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -162,6 +174,39 @@ def checksum(path):
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def certificate(path):
+    """The first PEM certificate of a regular file (opened refusing a link):
+    its expiry, subject and issuer common names and DNS names; None when
+    the file holds none that parses."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return None
+
+    def common_name(name):
+        values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return values[0].value if values else ""
+
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = names.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    # not_valid_after_utc is new in cryptography 42 (Debian 13); Debian 12 has 38.
+    if hasattr(cert, "not_valid_after_utc"):
+        expiry = cert.not_valid_after_utc
+    else:
+        expiry = cert.not_valid_after.replace(tzinfo=timezone.utc)
+    return {"not_after": expiry.timestamp(), "subject": common_name(cert.subject), "issuer": common_name(cert.issuer),
+            "names": sorted(names)}
 
 
 def package_versions(module, names):
@@ -215,6 +260,7 @@ def main():
             "groups": {"type": "list", "elements": "str", "default": []},
             "paths": {"type": "list", "elements": "path", "default": []},
             "checksums": {"type": "list", "elements": "path", "default": []},
+            "certificates": {"type": "list", "elements": "path", "default": []},
             "listings": {"type": "list", "elements": "path", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
             "units": {"type": "list", "elements": "str", "default": []},
@@ -228,6 +274,13 @@ def main():
     for p in module.params["checksums"]:
         if paths.get(p, {}).get("type") == "file":
             paths[p]["checksum"] = checksum(p)
+    wanted = [p for p in module.params["certificates"] if paths.get(p, {}).get("type") == "file"]
+    if wanted:
+        try:
+            for p in wanted:
+                paths[p]["certificate"] = certificate(p)
+        except ImportError:
+            pass
     for p in module.params["listings"]:
         if paths.get(p, {}).get("type") == "directory":
             paths[p]["entries"] = sorted(os.listdir(p))

@@ -60,3 +60,9 @@ def test_a_health_path_that_is_not_a_path_is_refused_before_any_deploy(path):
     with pytest.raises(AnsibleFilterError, match="wsgi_health_path of hello on web1 must be a URL path"):
         plan({"app_name": "hello", "wsgi_health_path": path})
     assert plan({"app_name": "hello", "wsgi_health_path": "/-/ready"})[0]["wsgi_health_path"] == "/-/ready"
+
+
+def test_the_plan_takes_every_name_the_roles_take():
+    assert [h["name"] for h in plan({"app_name": "a" * 32})] == ["web1/" + "a" * 32]
+    with pytest.raises(AnsibleFilterError, match=re.escape("wsgi_apps[0] of web1 needs app_name")):
+        plan({"app_name": "a" * 33})
