@@ -24,12 +24,10 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Check the settings
-  ansible.builtin.assert:
-    that: __refused | length == 0
-    fail_msg: "{{ __refused | join(' ') }}"
-  vars:
-    __refused: "{{ app_name | wsgi.stack.app_name_refusals }}"
+- name: Refuse an application name that cannot be a user or a directory
+  ansible.builtin.fail:
+    msg: "{{ app_name | wsgi.stack.app_name_refusals | join(' ') }}"
+  when: app_name | wsgi.stack.app_name_refusals | length > 0
 """
 
 RETURN = r"""
@@ -37,6 +35,7 @@ _value:
   description: Messages naming the variable, empty when the name is usable.
   type: list
   elements: str
+  sample: ["app_name 'nginx' is reserved by wsgi.stack (its own nginx site, host CA and nginx use it); choose another"]
 """
 
 

@@ -42,6 +42,7 @@ _value:
   description: Messages naming the variable, empty when the names are usable.
   type: list
   elements: str
+  sample: ["app_domains must list the DNS names of hello (letters, digits, '-', dots; a leading '*.' for a wildcard); invalid: bad_name!"]
 """
 
 
