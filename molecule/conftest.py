@@ -142,12 +142,13 @@ def assert_refused(run, message):
     assert message in run.text, run.text[-2000:]
 
 
-# What only the controller decides (input checks, how a source becomes a
-# release, playbook selection logic) is the same on every distro: such tests
-# run on Debian 12 only, so that `make test` stays within its budget. The
-# roles' work on the host is tested on both.
+# What the controller and the playbooks' logic decide (input checks, how a
+# source becomes a release, playbook selection, what a failed deploy puts
+# back) is the same on every distro: such tests run on Debian 12 only, so
+# that `make test` stays within its budget. The roles' work on the system
+# (packages, units, sandbox, nginx) is tested on both.
 def pytest_configure(config):
-    config.addinivalue_line("markers", "one_distro: controller-side behaviour, run on Debian 12 only")
+    config.addinivalue_line("markers", "one_distro: the same on every distro, run on Debian 12 only")
 
 
 # Test files run in name order, each file's tests in their own order; a file
@@ -156,7 +157,7 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: bool(getattr(item.module, "RUN_LAST", False)))
     if os.environ.get("MOLECULE_DISTRO", "debian12") == "debian12":
         return
-    skip = pytest.mark.skip(reason="controller-side: its run is on Debian 12")
+    skip = pytest.mark.skip(reason="the same on every distro: its run is on Debian 12")
     for item in items:
         if item.get_closest_marker("one_distro"):
             item.add_marker(skip)

@@ -359,19 +359,6 @@ def test_links_the_app_plants_in_shared_are_not_followed_by_root(ansible_playboo
     host.check_output(f"rm {BASE}/shared/uploads")
 
 
-def test_shared_paths_nested_in_the_release_get_their_parents(ansible_playbook, host, variant):
-    """Where Flask puts the instance folder of an installed package."""
-    run = deploy(ansible_playbook, app_source={"type": "directory", "path": variant("nested")},
-                 app_shared_dirs=["instance", ".venv/var/hello-instance"])
-    assert run.rc == 0, run.output[-3000:]
-    link = host.file(f"{BASE}/current/.venv/var/hello-instance")
-    assert link.is_symlink and link.linked_to == f"{BASE}/shared/.venv/var/hello-instance"
-    shared = host.file(f"{BASE}/shared/.venv/var/hello-instance")
-    assert shared.is_directory and (shared.user, shared.group, shared.mode) == ("hello", "hello", 0o750)
-    parent = host.file(f"{BASE}/current/.venv/var")
-    assert (parent.user, parent.mode) == ("root", 0o755)
-
-
 # --- the installer and its cache ------------------------------------------------
 
 def test_unchanged_dependencies_need_no_package_index(ansible_playbook, host, variant):
@@ -438,17 +425,6 @@ def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, variant, tmp
     assert host.file("/srv/srcwheel/current/REVISION").content_string.strip() == digest
     # Installed into the release's venv, with its dependencies.
     host.run_expect([0], "/srv/srcwheel/current/.venv/bin/python -c 'import hello, flask'")
-
-
-@pytest.mark.one_distro
-def test_package_from_the_index_release_is_its_hash(ansible_playbook, host):
-    run = deploy(ansible_playbook, app_name="srcpkg", app_source={"type": "package", "spec": "itsdangerous==2.2.0"}, **OTHER_APP)
-    assert run.rc == 0, run.output[-3000:]
-    version = host.check_output("/srv/srcpkg/current/.venv/bin/python -c 'import importlib.metadata as m; print(m.version(\"itsdangerous\"))'")
-    assert version == "2.2.0"
-    wheel = host.check_output("ls /srv/srcpkg/current/ | grep '^itsdangerous-2.2.0.*whl$'")
-    digest = host.check_output(f"sha256sum /srv/srcpkg/current/{wheel} | cut -c1-12")
-    assert host.file("/srv/srcpkg/current/REVISION").content_string.strip() == digest
 
 
 # setup.py of a project: records which user ran it.
