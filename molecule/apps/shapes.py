@@ -8,7 +8,8 @@ Django), all keeping notes in a database so that a test can write and read.
 
 GENERATION (1, 2, ...) is the code's version: each application reports it
 and puts it in its stylesheet, so a redeploy of generation 2 is a code change
-of every application. Generation 2 of `hatch` adds a migration.
+of every application. Generation 2 of `hatch` adds a migration, and
+generation 3 one that fails.
 """
 
 import shutil
@@ -194,6 +195,24 @@ def upgrade():
 def downgrade():
     op.drop_column("note", "stars")
 ''',
+    # A mistake: the column exists. The deploy must stop before the switch.
+    "0003_text_again.py": '''\
+"""Add a column that the table already has."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade():
+    op.add_column("note", sa.Column("text", sa.String(200)))
+
+
+def downgrade():
+    pass
+''',
 }
 
 DJANGO = {
@@ -361,7 +380,7 @@ def write(out, generation):
             name="hatch", generation=g,
             extra_column="" if g < 2 else '    stars = db.Column(db.Integer, nullable=False, server_default="0")\n'),
         "migrations/env.py": ALEMBIC_ENV,
-        **{f"migrations/versions/{n}": text for n, text in list(MIGRATIONS.items())[:min(g, 2)]},
+        **{f"migrations/versions/{n}": text for n, text in list(MIGRATIONS.items())[:g]},
     }
     # pdm-backend, its dependencies pinned by a lock file that the deploy
     # installs (app_requirements_file); mounted under /blog.

@@ -415,14 +415,14 @@ def minimal_app(path, requirements):
 
 
 @pytest.mark.one_distro
-def test_wheel_artifact_release_is_its_hash(ansible_playbook, host, variant, tmp_path):
+def test_wheel_artifact_source_is_its_hash(ansible_playbook, host, variant, tmp_path):
     # Built from a copy: building in place would leave build/ in the example.
     subprocess.run(["python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), variant("wheel")], check=True)
     wheel = next(tmp_path.glob("hello-*.whl"))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:12]
     run = deploy(ansible_playbook, app_name="srcwheel", app_source={"type": "artifact", "path": str(wheel)}, **OTHER_APP)
     assert run.rc == 0, run.output[-3000:]
-    assert host.file("/srv/srcwheel/current/REVISION").content_string.strip() == digest
+    assert host.file("/srv/srcwheel/current/SOURCE").content_string.strip() == digest
     # Installed into the release's venv, with its dependencies.
     host.run_expect([0], "/srv/srcwheel/current/.venv/bin/python -c 'import hello, flask'")
 
@@ -577,8 +577,8 @@ def test_an_index_token_is_never_printed_nor_on_a_command_line(ansible_playbook,
 
 @pytest.mark.one_distro
 def test_a_git_source_is_one_release_for_every_host_of_a_run(ansible_playbook, host, variant):
-    """The release id is the commit, and the ref is fetched and packed once
-    per run, whatever the number of hosts."""
+    """The release's source is the commit, and the ref is fetched and packed
+    once per run, whatever the number of hosts: both get the same release."""
     repo = variant("twins")
     sha = git_repo(repo)
     # The two hosts are one container under two names, so they take turns
@@ -588,5 +588,6 @@ def test_a_git_source_is_one_release_for_every_host_of_a_run(ansible_playbook, h
     checkout = run.output.split("Check out the git ref]", 1)[1].split("TASK [", 1)[0]
     assert checkout.count("-> localhost]") == 1, checkout
     for root in ("/srv/a", "/srv/b"):
-        assert host.file(f"{root}/twin/current/REVISION").content_string.strip() == sha[:12]
+        assert host.file(f"{root}/twin/current/SOURCE").content_string.strip() == sha[:12]
+    assert host.file("/srv/a/twin/current").linked_to.replace("/srv/a/", "/srv/b/") == host.file("/srv/b/twin/current").linked_to
     host.run_expect([0], "/srv/a/twin/current/.venv/bin/python -c 'import hello, gunicorn'")

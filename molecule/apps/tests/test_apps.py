@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
+
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 HERE = Path(__file__).resolve().parent.parent
 SOURCES = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "apps"
@@ -88,7 +90,14 @@ def test_static_files_come_from_nginx_without_the_app(host, name):
     assert f"/* {name}, generation 1 */" in body
     # nginx's static location sets the cache lifetime; the app never does.
     assert headers["cache-control"] == "max-age=604800"
-    assert host.run(f"journalctl -u {name}.service --no-pager | grep -c {probe}").stdout.strip() == "0"
+    # The application's access log, which does show a request it answered.
+    curl(host, name, f"{NOTES[name]}?{probe}-app")
+
+    def logged():
+        return host.check_output(f"journalctl -u {name}.service --no-pager | grep {probe} || true")
+
+    wait_for(lambda: f"{probe}-app" in logged(), 10, "the application's access log")
+    assert f"?{probe} " not in logged()
 
 
 @pytest.mark.parametrize("name", INSTANCE)
@@ -101,7 +110,8 @@ def test_flask_instance_folder_is_kept_in_shared(host, name):
     link = host.file(f"{release}/{INSTANCE[name]}")
     assert link.is_symlink and link.linked_to == f"/srv/{name}/shared/{INSTANCE[name]}"
     # A nested path gets its parents: root's in the release, the app's in shared/.
-    assert (host.file(link.path).user, host.file(str(Path(link.path).parent)).mode) == ("root", 0o755)
+    parent = host.file(str(Path(link.path).parent))
+    assert (host.check_output(f"stat -c %U {link.path}"), parent.user, parent.mode) == ("root", "root", 0o755)
     shared = host.file(f"/srv/{name}/shared/{INSTANCE[name]}")
     assert (shared.user, shared.group, shared.mode) == (name, name, 0o750)
     assert host.file(f"{shared.path}/notes.sqlite").user == name
@@ -132,9 +142,10 @@ def test_a_request_longer_than_the_proxy_timeout_gets_a_504(host):
     assert "<html" in body.lower()
 
 
-def test_django_runs_behind_the_proxy_with_its_names_from_the_env_file(host):
+def test_django_runs_behind_the_proxy_with_its_names_from_the_env_file(host, measured):
     status, _, body = curl(host, "django", "/health")
     assert status == 200 and json.loads(body)["secure"] is True
+    measured("Django deployed", host.check_output("/srv/django/current/.venv/bin/python -m django --version"))
     # Its CSRF check holds: a form posted from another origin is refused.
     jar = "/tmp/django-evil"
     curl(host, "django", "/notes", "-c", jar)
@@ -161,10 +172,10 @@ def test_a_published_server_installed_by_name_stores_uploads(host):
     assert status == 200, body
     assert "notes_probe-1.0.tar.gz" in pypi_packages(host)
     assert host.file("/srv/pypi/shared/notes_probe-1.0.tar.gz").user == "pypi"
-    # Its release id is the hash of the file the index served.
+    # Its source is named by the hash of the file the index served.
     wheel = host.check_output("ls /srv/pypi/current/ | grep '^pypiserver-2.4.1-.*whl$'")
     digest = host.check_output(f"sha256sum /srv/pypi/current/{wheel} | cut -c1-12")
-    assert host.file("/srv/pypi/current/REVISION").content_string.strip() == digest
+    assert host.file("/srv/pypi/current/SOURCE").content_string.strip() == digest
 
 
 def test_a_code_change_redeploy_keeps_every_apps_data(host, ansible_playbook):
@@ -187,6 +198,16 @@ def test_a_code_change_redeploy_keeps_every_apps_data(host, ansible_playbook):
         add_note(host, name, f"{name} on generation 2")
 
 
+def test_a_failing_migration_leaves_the_live_release_serving(host, ansible_playbook):
+    generation(3)
+    run = ansible_playbook("converge.yml", extra_vars={"apps_generation": 3, "wsgi_only": "hatch"})
+    assert run.rc != 0
+    assert "duplicate column name: text" in run.output, run.output[-3000:]
+    assert "is still live" in run.output
+    answer = notes(host, "hatch")
+    assert (answer["version"], answer["notes"]) == ("2", SENT["hatch"])
+
+
 def test_a_rollback_keeps_every_apps_data(host, ansible_playbook):
     run = ansible_playbook("../../playbooks/rollback.yml",
                            extra_vars={"wsgi_only": [*FLASK, "django", "pypi"]})
@@ -196,3 +217,16 @@ def test_a_rollback_keeps_every_apps_data(host, ansible_playbook):
         assert (answer["version"], answer["notes"]) == ("1", SENT[name]), name
     assert "2.4.1" in host.check_output("/srv/pypi/current/.venv/bin/python -m pip show pypiserver")
     assert "notes_probe-1.0.tar.gz" in pypi_packages(host)
+
+
+def test_a_changed_setting_that_shapes_the_release_builds_a_new_one(host, ansible_playbook):
+    """The same code with one more shared path is another release: the
+    setting applies at once, not with the next code change."""
+    generation(1)  # the code the rollback made live
+    release = host.file("/srv/plain/current").linked_to
+    run = ansible_playbook("converge.yml", extra_vars={"wsgi_only": "plain", "app_shared_dirs": ["instance", "uploads"]})
+    assert run.rc == 0, run.output[-3000:]
+    assert host.file("/srv/plain/current").linked_to != release
+    assert host.file("/srv/plain/current/SOURCE").content_string == host.file(f"{release}/SOURCE").content_string
+    assert host.file("/srv/plain/current/uploads").linked_to == "/srv/plain/shared/uploads"
+    assert notes(host, "plain")["notes"] == SENT["plain"]

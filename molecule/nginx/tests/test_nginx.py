@@ -7,9 +7,7 @@ the container's address on the Docker bridge. The tests run in file order
 
 import json
 import re
-import ssl
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
