@@ -48,15 +48,19 @@ def curl(host, name, path, *args, check=True):
     return int(lines[0].split()[1]) if lines[0] else 0, headers, body
 
 
+def django_post(host, origin, *form):
+    """A form posted to Django's /notes as a browser on `origin` sends it,
+    for its CSRF check: the token from the cookie Django set, and the Origin."""
+    jar = f"/tmp/django-{uuid.uuid4().hex[:8]}"
+    curl(host, "django", "/notes", "-c", jar)
+    token = host.check_output(f"awk '$6 == \"csrftoken\" {{print $7}}' {jar}")
+    return curl(host, "django", "/notes", "-b", jar, "-H", f"X-CSRFToken: {token}", "-H", f"Origin: {origin}", *form)
+
+
 def add_note(host, name, text):
     if name == "django":
-        # Django's CSRF check: the token from its cookie, and an Origin that
-        # must match the name behind the proxy.
-        jar = f"/tmp/django-{uuid.uuid4().hex[:8]}"
-        curl(host, name, "/notes", "-c", jar)
-        token = host.check_output(f"awk '$6 == \"csrftoken\" {{print $7}}' {jar}")
-        status, _, body = curl(host, name, "/notes", "-b", jar, "-H", f"X-CSRFToken: {token}",
-                               "-H", "Origin: https://django.test", "--data-urlencode", f"text={text}")
+        # The Origin must match the name behind the proxy.
+        status, _, body = django_post(host, "https://django.test", "--data-urlencode", f"text={text}")
     else:
         status, _, body = curl(host, name, NOTES[name], "--data-urlencode", f"text={text}")
     assert status == 201, body
@@ -147,11 +151,7 @@ def test_django_runs_behind_the_proxy_with_its_names_from_the_env_file(host, mea
     assert status == 200 and json.loads(body)["secure"] is True
     measured("Django deployed", host.check_output("/srv/django/current/.venv/bin/python -m django --version"))
     # Its CSRF check holds: a form posted from another origin is refused.
-    jar = "/tmp/django-evil"
-    curl(host, "django", "/notes", "-c", jar)
-    token = host.check_output(f"awk '$6 == \"csrftoken\" {{print $7}}' {jar}")
-    assert curl(host, "django", "/notes", "-b", jar, "-H", f"X-CSRFToken: {token}",
-                "-H", "Origin: https://evil.test", "-d", "text=x")[0] == 403
+    assert django_post(host, "https://evil.test", "-d", "text=x")[0] == 403
     # A name that is not in ALLOWED_HOSTS gets a 400 from Django itself.
     assert host.run("curl -s -o /dev/null -w '%{http_code}' --unix-socket /run/gunicorn/django.sock "
                     "-H 'Host: other.test' http://x/health").stdout == "400"
