@@ -60,6 +60,19 @@ def test_each_app_answers_on_its_own_name_with_its_own_release(host, app):
     assert health(host, APPS[app]) == {"status": "ok", "release": live(host, app)}
 
 
+def test_the_first_deploy_started_each_service_once_and_reloaded_nginx_once(host):
+    """converge deployed both applications on a fresh server, idempotence
+    changed nothing: each service was started, never restarted on top (the
+    new release and its environment were there before it started), and
+    nginx, started for the first application's site, was reloaded once, for
+    the second's, although the tls and nginx roles both asked each time."""
+    log = host.check_output("journalctl --no-pager --output cat --unit hello.service --unit hi.service "
+                            "--unit nginx.service")
+    events = [line.split(" - ")[0] for line in log.splitlines() if re.match(r"(Started|Reloaded) ", line)]
+    assert {event: events.count(event) for event in events if "nginx" not in event or "Reloaded" in event} == {
+        "Started hello.service": 1, "Started hi.service": 1, "Reloaded nginx.service": 1}, events
+
+
 def test_the_two_apps_run_different_releases(host):
     assert live(host, "hello") != live(host, "hi")
 
