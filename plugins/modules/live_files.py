@@ -38,6 +38,13 @@ options:
     type: str
     choices: [kept, restored]
     required: true
+  links:
+    description:
+      - Paths to report as they are now (not kept): where each symbolic
+        link points, in the same round trip, also in check mode.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -66,6 +73,11 @@ kept:
   returned: state is kept and not check mode
   type: dict
   sample: {/etc/hello/env: file, /etc/nginx/sites-enabled/hello.conf: link}
+links:
+  description: Each of I(links) with its target, or null where it is not a symbolic link.
+  returned: always
+  type: dict
+  sample: {/srv/hello/current: /srv/hello/releases/3f2a9c01d4e7}
 restored:
   description: The paths that were different and were put back (or would be, in check mode).
   returned: state is restored
@@ -105,6 +117,14 @@ def read(path):
     with os.fdopen(fd, "rb") as f:
         content = f.read()
     return {"kind": "file", "content": content, "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+
+
+def link_target(path):
+    """Where path points if it is a symbolic link, else None."""
+    try:
+        return os.readlink(path)
+    except (FileNotFoundError, OSError):
+        return None
 
 
 def keep(paths, store):
@@ -190,6 +210,7 @@ def main():
             "paths": {"type": "list", "elements": "path", "required": True},
             "store": {"type": "path", "required": True},
             "state": {"type": "str", "choices": ["kept", "restored"], "required": True},
+            "links": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -197,15 +218,16 @@ def main():
     relative = [path for path in paths + [store] if not os.path.isabs(path)]
     if relative:
         module.fail_json(msg=f"paths must be absolute: {', '.join(relative)}")
+    links = {path: link_target(path) for path in module.params["links"]}
     try:
         if module.params["state"] == "kept":
             if module.check_mode:
-                module.exit_json(changed=False)
-            module.exit_json(changed=False, kept=keep(paths, store))
+                module.exit_json(changed=False, links=links)
+            module.exit_json(changed=False, kept=keep(paths, store), links=links)
         restored = restore(paths, store, module.check_mode)
     except (Refused, OSError) as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=bool(restored), restored=restored)
+    module.exit_json(changed=bool(restored), restored=restored, links=links)
 
 
 if __name__ == "__main__":

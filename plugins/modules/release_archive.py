@@ -39,6 +39,13 @@ options:
     description:
       - Use this id instead of the content hash (for example a git commit).
     type: str
+  probe:
+    description:
+      - Paths, relative to I(path), to look for among what is packed: the
+        answer comes from the controller, with no round trip to the hosts.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -69,6 +76,11 @@ archive:
 files:
   description: Number of entries packed.
   type: int
+  returned: always
+present:
+  description: The paths of I(probe) that are in the tarball.
+  type: list
+  elements: str
   returned: always
 """
 
@@ -134,6 +146,12 @@ def _pack(root, exclude):
     return buf.getvalue(), len(entries)
 
 
+def _present(root, exclude, probe):
+    """The paths of probe (relative to root) that the tarball holds."""
+    packed = set(_entries(root, exclude)) if probe else set()
+    return [path for path in probe if os.path.normpath(path) in packed]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -146,6 +164,7 @@ def main():
                          ".pytest_cache", ".mypy_cache", "node_modules"],
             ),
             release_id=dict(type="str"),
+            probe=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -156,7 +175,8 @@ def main():
     data, count = _pack(root, set(module.params["exclude"]))
     release_id = module.params["release_id"] or hashlib.sha256(data).hexdigest()[:12]
     archive = os.path.join(dest, f"{release_id}.tar.gz")
-    result = dict(changed=False, release_id=release_id, archive=archive, files=count)
+    present = _present(root, set(module.params["exclude"]), module.params["probe"])
+    result = dict(changed=False, release_id=release_id, archive=archive, files=count, present=present)
 
     if not os.path.exists(archive):
         result["changed"] = True

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.wsgi.stack.plugins.modules.live_files import Refused, keep, restore
+from ansible_collections.wsgi.stack.plugins.modules.live_files import Refused, keep, link_target, restore
 
 
 @pytest.fixture
@@ -89,3 +89,9 @@ def test_keeping_again_replaces_what_was_kept(live, tmp_path):
     (live / "env").write_text("SECRET_KEY=third\n")
     restore(paths(live), store, check_mode=False)
     assert (live / "env").read_text() == "SECRET_KEY=second\n"
+
+
+def test_a_link_is_reported_with_its_target_and_anything_else_as_none(live):
+    assert link_target(str(live / "enabled.conf")) == str(live / "site.conf")
+    assert link_target(str(live / "env")) is None
+    assert link_target(str(live / "absent")) is None

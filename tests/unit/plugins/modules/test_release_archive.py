@@ -6,7 +6,7 @@ import tarfile
 import time
 import zipfile
 
-from ansible_collections.wsgi.stack.plugins.modules.release_archive import EPOCH, _pack
+from ansible_collections.wsgi.stack.plugins.modules.release_archive import EPOCH, _pack, _present
 
 
 def tree(root, files):
@@ -53,3 +53,9 @@ def test_owners_and_modes_do_not_leak_into_the_archive(tmp_path):
     found = members(_pack(root, set())[0])
     assert (found["run.sh"].mode, found["notes.txt"].mode) == (0o755, 0o644)
     assert {(m.uid, m.gid, m.uname) for m in found.values()} == {(0, 0, "root")}
+
+
+def test_the_probe_finds_what_is_packed_and_not_what_is_excluded(tmp_path):
+    root = tree(tmp_path, {"pyproject.toml": "", "requirements/prod.txt": "", ".venv/setup.py": ""})
+    probe = ["./requirements/prod.txt", "pyproject.toml", "setup.py", ".venv/setup.py", "requirements.txt"]
+    assert _present(root, {".venv"}, probe) == ["./requirements/prod.txt", "pyproject.toml"]
