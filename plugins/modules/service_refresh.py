@@ -10,11 +10,14 @@ DOCUMENTATION = r"""
 module: service_refresh
 short_description: Restart or reload a systemd service once, however many roles ask
 description:
-  - Restarts or reloads I(name) unless its main process started, or this
-    module last refreshed it, after every one of I(changed_paths) last
-    changed. A service a play has just started, restarted or reloaded
-    already reads what changed, so a second role that asks for the same
-    refresh in the same play finds nothing to do.
+  - Restarts I(name) unless its main process started after every one of
+    I(changed_paths) last changed; reloads it unless it started, or this
+    module last reloaded it, after that. A service a play has just started
+    or restarted already reads what changed, and one it has just reloaded
+    what a reload reads, so a second role that asks for the same refresh in
+    the same play finds nothing to do. A reload never stands in for a
+    restart: what only a restart reads (a new release, the environment) is
+    not read again by a reload.
   - A unit that is not installed is left alone; so is, for a reload, a
     service that is not running (a restart starts it).
   - With I(test), that command must succeed before anything is refreshed
@@ -105,9 +108,12 @@ def process_start(pid, proc="/proc"):
     return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) + since_boot
 
 
-def last_refresh(name, pid, stamps=STAMPS, proc="/proc"):
-    """When the running service last read its files: its start, or a later reload by this module."""
+def last_refresh(name, pid, state, stamps=STAMPS, proc="/proc"):
+    """When the running service last read what state refreshes: its start, or
+    for a reload also a later reload by this module."""
     started = process_start(pid, proc)
+    if state == "restarted":
+        return started
     try:
         reloaded = os.stat(os.path.join(stamps, name)).st_mtime
     except FileNotFoundError:
@@ -154,7 +160,7 @@ def main():
     refreshed = None
     if unit.get("LoadState") == "loaded" and int(unit.get("MainPID") or 0) > 0:
         try:
-            refreshed = last_refresh(unit["Id"], int(unit["MainPID"]))
+            refreshed = last_refresh(unit["Id"], int(unit["MainPID"]), state)
         except (OSError, IndexError, ValueError):
             refreshed = None  # the process just ended: refresh
     act, reason = decide(state, unit, newest_change(module.params["changed_paths"]), refreshed)

@@ -50,13 +50,25 @@ def fake_proc(tmp_path, pid, started_ago):
     return str(tmp_path / "proc")
 
 
-def test_last_refresh_is_the_start_or_a_later_reload_by_this_module(tmp_path):
+def test_last_reload_is_the_start_or_a_later_reload_by_this_module(tmp_path):
     proc = fake_proc(tmp_path, 42, started_ago=60)
     stamps = tmp_path / "stamps"
     stamps.mkdir()
-    assert abs(last_refresh("hello.service", 42, str(stamps), proc) - (time.time() - 60)) < 1
+    assert abs(last_refresh("hello.service", 42, "reloaded", str(stamps), proc) - (time.time() - 60)) < 1
     (stamps / "hello.service").write_text("42\n")
-    assert abs(last_refresh("hello.service", 42, str(stamps), proc) - time.time()) < 1
+    assert abs(last_refresh("hello.service", 42, "reloaded", str(stamps), proc) - time.time()) < 1
     # A stamp from before the start (a restart since) does not count.
     os.utime(stamps / "hello.service", (time.time() - 120, time.time() - 120))
-    assert abs(last_refresh("hello.service", 42, str(stamps), proc) - (time.time() - 60)) < 1
+    assert abs(last_refresh("hello.service", 42, "reloaded", str(stamps), proc) - (time.time() - 60)) < 1
+
+
+def test_a_reload_never_stands_in_for_a_restart(tmp_path):
+    """gunicorn.conf.py and a new release change in one run: a HUP that ran
+    first re-reads the configuration, not the release or the environment."""
+    proc = fake_proc(tmp_path, 42, started_ago=60)
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    (stamps / "hello.service").write_text("42\n")
+    started = last_refresh("hello.service", 42, "restarted", str(stamps), proc)
+    assert abs(started - (time.time() - 60)) < 1
+    assert decide("restarted", RUNNING, changed=time.time() - 5, refreshed=started)[0]
