@@ -123,7 +123,7 @@ def link_target(path):
     """Where path points if it is a symbolic link, else None."""
     try:
         return os.readlink(path)
-    except (FileNotFoundError, OSError):
+    except OSError:
         return None
 
 

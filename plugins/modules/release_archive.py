@@ -120,7 +120,7 @@ def _mtime(digest):
 
 
 def _pack(root, exclude):
-    """The uncompressed tar stream of root and its number of entries."""
+    """The uncompressed tar stream of root and the entries it holds."""
     buf = io.BytesIO()
     entries = _entries(root, exclude)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -143,12 +143,12 @@ def _pack(root, exclude):
                     tar.addfile(info, fh)
             else:
                 tar.addfile(info)
-    return buf.getvalue(), len(entries)
+    return buf.getvalue(), entries
 
 
-def _present(root, exclude, probe):
-    """The paths of probe (relative to root) that the tarball holds."""
-    packed = set(_entries(root, exclude)) if probe else set()
+def _present(entries, probe):
+    """The paths of probe (relative to the packed root) among the entries."""
+    packed = set(entries)
     return [path for path in probe if os.path.normpath(path) in packed]
 
 
@@ -172,11 +172,11 @@ def main():
     if not os.path.isdir(root):
         module.fail_json(msg=f"source directory {root} does not exist or is not a directory")
 
-    data, count = _pack(root, set(module.params["exclude"]))
+    data, entries = _pack(root, set(module.params["exclude"]))
     release_id = module.params["release_id"] or hashlib.sha256(data).hexdigest()[:12]
     archive = os.path.join(dest, f"{release_id}.tar.gz")
-    present = _present(root, set(module.params["exclude"]), module.params["probe"])
-    result = dict(changed=False, release_id=release_id, archive=archive, files=count, present=present)
+    result = dict(changed=False, release_id=release_id, archive=archive, files=len(entries),
+                  present=_present(entries, module.params["probe"]))
 
     if not os.path.exists(archive):
         result["changed"] = True

@@ -58,4 +58,4 @@ def test_owners_and_modes_do_not_leak_into_the_archive(tmp_path):
 def test_the_probe_finds_what_is_packed_and_not_what_is_excluded(tmp_path):
     root = tree(tmp_path, {"pyproject.toml": "", "requirements/prod.txt": "", ".venv/setup.py": ""})
     probe = ["./requirements/prod.txt", "pyproject.toml", "setup.py", ".venv/setup.py", "requirements.txt"]
-    assert _present(root, {".venv"}, probe) == ["./requirements/prod.txt", "pyproject.toml"]
+    assert _present(_pack(root, {".venv"})[1], probe) == ["./requirements/prod.txt", "pyproject.toml"]
