@@ -40,8 +40,8 @@ options:
     required: true
   links:
     description:
-      - Paths to report as they are now (not kept): where each symbolic
-        link points, in the same round trip, also in check mode.
+      - Paths to report as they are now (not kept), that is where each
+        symbolic link points, in the same round trip, also in check mode.
     type: list
     elements: path
     default: []

@@ -41,7 +41,7 @@ options:
     type: str
   probe:
     description:
-      - Paths, relative to I(path), to look for among what is packed: the
+      - Paths, relative to I(path), to look for among what is packed. The
         answer comes from the controller, with no round trip to the hosts.
     type: list
     elements: str

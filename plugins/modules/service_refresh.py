@@ -16,8 +16,8 @@ description:
     or restarted already reads what changed, and one it has just reloaded
     what a reload reads, so a second role that asks for the same refresh in
     the same play finds nothing to do. A reload never stands in for a
-    restart: what only a restart reads (a new release, the environment) is
-    not read again by a reload.
+    restart, since a reload does not read again what only a restart reads
+    (a new release, the environment).
   - A unit that is not installed is left alone; so is, for a reload, a
     service that is not running (a restart starts it).
   - With I(test), that command must succeed before anything is refreshed
