@@ -5,6 +5,8 @@ ports Docker publishes on localhost. The test files run in name order (the
 hostile-application tests last), and the last ones deploy again.
 """
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -71,6 +73,42 @@ def test_the_first_deploy_started_each_service_once_and_reloaded_nginx_once(host
     events = [line.split(" - ")[0] for line in log.splitlines() if re.match(r"(Started|Reloaded) ", line)]
     assert {event: events.count(event) for event in events if "nginx" not in event or "Reloaded" in event} == {
         "Started hello.service": 1, "Started hi.service": 1, "Reloaded nginx.service": 1}, events
+
+
+def converge_tasks():
+    """What each task of Molecule's converge (the first deploy of both
+    applications on a fresh server) did: {file:line: {name, ran, skipped}},
+    written by the task_counts callback (molecule.yml). The converge is the
+    first run that is not in check mode and asked an application's health."""
+    runs = sorted(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "task-counts").glob("*.json"))
+    for run in map(lambda path: json.loads(path.read_text()), runs):
+        if not run["check"] and any(t["name"] == "Ask for the health URL over HTTPS" and t["ran"]
+                                    for t in run["tasks"].values()):
+            return run["tasks"]
+    raise AssertionError(f"no converge among {len(runs)} runs")
+
+
+# Server-wide work: the python role's probe and install, nginx's install and
+# sandbox, the host CA.
+SERVER_WIDE = ("roles/python/tasks/host.yml:", "roles/python/tasks/install.yml:", "roles/nginx/tasks/install.yml:",
+               "roles/nginx/tasks/service.yml:", "roles/tls/tasks/selfsigned.yml:")
+CA_TASKS = {"Create the host's CA directory", "Create the CA's key", "Create the CA's signing request",
+            "Create the CA's certificate", "Record the CA's permitted domains"}
+
+
+def test_the_first_deploy_did_the_server_wide_work_once_for_two_apps():
+    """Counted from what the converge's tasks did: each task that sets up
+    the server (Python, nginx and its sandbox, the host CA) ran on one host
+    of the run, however many applications the server has, and nginx's
+    install ran at all (so that the count can fail)."""
+    tasks = converge_tasks()
+    server_wide = {path: task for path, task in tasks.items()
+                   if any(part in path for part in SERVER_WIDE)
+                   and ("selfsigned.yml" not in path or task["name"] in CA_TASKS)}
+    ran = {f"{task['name']} ({path.rsplit('/', 1)[-1]})": task["ran"] for path, task in server_wide.items()}
+    assert {name: len(hosts) for name, hosts in ran.items() if len(hosts) > 1} == {}, ran
+    installs = [hosts for name, hosts in ran.items() if name.startswith("Install nginx (")]
+    assert len(installs) == 1 and [host.rsplit("/", 1)[-1] for host in installs[0]] == ["hello"], ran
 
 
 def test_the_two_apps_run_different_releases(host):
