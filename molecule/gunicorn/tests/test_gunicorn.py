@@ -74,8 +74,8 @@ def assert_no_loss(load, written):
 
 
 def service_run(ansible_playbook, *args, **extra_vars):
-    """The gunicorn role alone (service.yml), with extra variables."""
-    return ansible_playbook("service.yml", *args, extra_vars=extra_vars or None)
+    """The gunicorn role alone (converge.yml), with extra variables."""
+    return ansible_playbook("converge.yml", *args, extra_vars=extra_vars or None)
 
 
 # --- as converge left it ------------------------------------------------------
@@ -301,10 +301,10 @@ BAD_INPUT = {
 
 @pytest.fixture(scope="module")
 def bad_input_runs(host, ansible_cases):
-    """Every case of BAD_INPUT in one run of service.yml, and whether the
+    """Every case of BAD_INPUT in one run of converge.yml, and whether the
     configuration and the app's answer were the same afterwards."""
     config = host.file(CONFIG).content_string
-    runs = ansible_cases("service.yml", {case: extra for case, (extra, _) in BAD_INPUT.items()})
+    runs = ansible_cases("converge.yml", {case: extra for case, (extra, _) in BAD_INPUT.items()})
     return runs, host.file(CONFIG).content_string == config, health(host)["status"]
 
 
@@ -326,7 +326,7 @@ def test_code_change_deploy_under_load_serves_the_new_release(host, http_load, a
     old = live(host)
     rows = visits(host)
     with http_load(*MIXED, concurrency=CLIENTS, interval=PACE) as load:
-        run = ansible_playbook("converge.yml", extra_vars={"hello_src": str(src)})
+        run = ansible_playbook("deploy.yml", extra_vars={"hello_src": str(src)})
         assert run.rc == 0, run.output
     new = live(host)
     written = visits(host) - rows
