@@ -34,7 +34,7 @@ INSTALLERS = ["uv", "pip"]
 INSTALLERS_ONE_DISTRO_FOR_PIP = [
     "uv", pytest.param("pip", marks=pytest.mark.skipif(
         os.environ.get("MOLECULE_DISTRO", "debian12") != "debian12", reason="pip's run of this is on Debian 12"))]
-UV_VERSION = yaml.safe_load((SCENARIO.parents[1] / "roles" / "app" / "defaults" / "main.yml").read_text())["app_uv_version"]
+UV_VERSION = yaml.safe_load((SCENARIO.parents[1] / "roles" / "app" / "defaults" / "main" / "main.yml").read_text())["app_uv_version"]
 # What each installer says when a hash does not match.
 HASH_MISMATCH = {"uv": "Hash mismatch", "pip": "DO NOT MATCH THE HASHES"}
 
