@@ -8,6 +8,8 @@ import difflib
 import re
 
 from ansible.errors import AnsibleFilterError
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ansible.utils.display import Display
 
 from ansible_collections.wsgi.stack.plugins.module_utils.names import APP_NAME
@@ -57,13 +59,24 @@ options:
     type: list
     elements: str
     default: []
+  contract:
+    description:
+      - The defaults of M(wsgi.stack.common) as its C(defaults/main.yml)
+        holds them, unrendered. The clash check takes the Gunicorn socket of
+        an application that sets none from there, rendered with the
+        application's variables, so that it compares the sockets the roles
+        will use.
+    type: dict
+    required: true
 """
 
 EXAMPLES = r"""
 - name: Make each application a host
   ansible.builtin.add_host: "{{ item }}"
-  loop: "{{ ansible_play_hosts | wsgi.stack.app_instances(hostvars) }}"
+  loop: "{{ ansible_play_hosts | wsgi.stack.app_instances(hostvars, contract=__contract) }}"
   no_log: true
+  vars:
+    __contract: "{{ lookup('ansible.builtin.file', 'roles/common/defaults/main.yml') | ansible.builtin.from_yaml }}"
 """
 
 RETURN = r"""
@@ -96,7 +109,9 @@ def unknown_keys(app, known):
     return messages
 
 
-def app_instances(servers, hostvars, only=None, known=None):
+def app_instances(servers, hostvars, only=None, known=None, contract=None):
+    if not isinstance(contract, dict) or "gunicorn_socket" not in contract:
+        raise AnsibleFilterError("app_instances needs contract: the defaults of wsgi.stack.common")
     only = list(only or [])
     known = set(known or [])
     plans, seen = [], set()
@@ -117,7 +132,6 @@ def app_instances(servers, hostvars, only=None, known=None):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise AnsibleFilterError(f"wsgi_apps of {server} names {', '.join(duplicates)} more than once")
-        _refuse_shared_claims(server, apps)
         if known:
             for app in apps:
                 for message in unknown_keys(app, sorted(known)):
@@ -126,6 +140,7 @@ def app_instances(servers, hostvars, only=None, known=None):
         base = {key: server_vars[key] for key in server_vars if key not in MAGIC}
         base.setdefault("ansible_host", server)
         base["wsgi_server"] = server
+        _refuse_shared_claims(server, apps, lambda app: _setting(contract, "gunicorn_socket", {**base, **app}))
         for app in apps:
             path = str({**base, **app}.get("wsgi_health_path", "/health"))
             if not HEALTH_PATH.fullmatch(path):
@@ -143,14 +158,26 @@ def app_instances(servers, hostvars, only=None, known=None):
     return [plan[i] for i in range(depth) for plan in plans if i < len(plan)]
 
 
-def _refuse_shared_claims(server, apps):
+def _setting(contract, key, variables):
+    """The value of key for one application (variables: the server's with the
+    application's on top), else the contract's default rendered with them in
+    a sandbox that sees nothing but those variables."""
+    if key in variables:
+        return str(variables[key])
+    try:
+        return ImmutableSandboxedEnvironment(undefined=StrictUndefined).from_string(str(contract[key])).render(variables)
+    except TemplateError as err:
+        raise AnsibleFilterError(f"{key} of {variables['app_name']}: cannot render wsgi.stack.common's default: {err}") from err
+
+
+def _refuse_shared_claims(server, apps, socket_of):
     """Two applications of one server must not claim one name, socket or
     nginx upstream: nginx would only warn and give it to the first site file."""
     claims = {}
     for app in apps:
         name = app["app_name"]
         wanted = [("domain", str(domain).lower().rstrip(".")) for domain in app.get("app_domains") or []]
-        wanted.append(("gunicorn_socket", str(app.get("gunicorn_socket", f"/run/gunicorn/{name}.sock"))))
+        wanted.append(("gunicorn_socket", socket_of(app)))
         # The nginx role names the upstream after app_name with '-' as '_'.
         wanted.append(("nginx upstream", name.replace("-", "_")))
         for kind, value in wanted:

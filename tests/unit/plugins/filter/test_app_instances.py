@@ -1,15 +1,22 @@
 """The planning filter: one host per application, and its refusals."""
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.wsgi.stack.plugins.filter.app_instances import app_instances, unknown_keys
 
 
-def plan(*apps, only=None):
-    return app_instances(["web1"], {"web1": {"wsgi_apps": list(apps), "ansible_user": "deploy"}}, only)
+# What plan.yml passes: wsgi.stack.common's defaults, unrendered.
+CONTRACT = yaml.safe_load((Path(__file__).parents[4] / "roles/common/defaults/main.yml").read_text())
+
+
+def plan(*apps, only=None, **server):
+    server = {"wsgi_apps": list(apps), "ansible_user": "deploy", **server}
+    return app_instances(["web1"], {"web1": server}, only, contract=CONTRACT)
 
 
 def test_each_application_becomes_a_host_with_the_servers_variables():
@@ -36,6 +43,29 @@ def test_only_keeps_the_named_applications():
 def test_conflicting_or_malformed_applications_are_refused(apps, message):
     with pytest.raises(AnsibleFilterError, match=re.escape(message)):
         plan(*apps)
+
+
+def test_a_socket_set_for_the_whole_server_is_a_clash():
+    with pytest.raises(AnsibleFilterError, match="blog and shop both claim the gunicorn_socket /run/app.sock"):
+        plan({"app_name": "blog"}, {"app_name": "shop"}, gunicorn_socket="/run/app.sock")
+
+
+def test_the_default_socket_comes_from_the_contract():
+    contract = {**CONTRACT, "gunicorn_socket": "/run/web/{{ app_name[:2] }}.sock"}
+    apps = [{"app_name": "shop"}, {"app_name": "shoe"}]
+    with pytest.raises(AnsibleFilterError, match="shop and shoe both claim the gunicorn_socket /run/web/sh.sock"):
+        app_instances(["web1"], {"web1": {"wsgi_apps": apps}}, contract=contract)
+
+
+def test_a_default_that_needs_more_than_the_variables_is_named():
+    contract = {**CONTRACT, "gunicorn_socket": "{{ app_base_dir }}/app.sock"}
+    with pytest.raises(AnsibleFilterError, match="gunicorn_socket of blog: cannot render wsgi.stack.common's default"):
+        app_instances(["web1"], {"web1": {"wsgi_apps": [{"app_name": "blog"}]}}, contract=contract)
+
+
+def test_the_contract_is_required():
+    with pytest.raises(AnsibleFilterError, match="needs contract"):
+        app_instances(["web1"], {"web1": {"wsgi_apps": [{"app_name": "blog"}]}})
 
 
 def test_an_unknown_selected_application_is_refused():
