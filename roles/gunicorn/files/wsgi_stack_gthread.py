@@ -16,6 +16,11 @@ connections are neither read nor closed meanwhile, and get a reset at exit:
 - idle keep-alive connections, on which nginx may already have sent the next
   request, or sends it during the pool's graceful_timeout.
 
+And a worker told to go (SIGTERM, a reload's HUP to the master) notices at
+once: Gunicorn's signal handlers write to the worker's wakeup pipe, which
+the gthread worker never watches, so it noticed only when its poll timed
+out, up to a second later, on every restart and reload.
+
 What: just before the pool shuts down, the worker
 1. stops accepting: the master and the other workers keep the listening
    socket, so new connections wait there for them;
@@ -25,7 +30,7 @@ What: just before the pool shuts down, the worker
 3. closes each idle keep-alive connection at once, so that nginx sees it
    close and leaves it out of its pool, instead of sending a request that no
    one would read;
-4. waits up to ACCEPT_GRACE seconds for the request of each connection
+4. waits up to LINGER seconds for the request of each connection
    accepted without one yet, and serves it.
 A request sent on an idle connection in the instant it is closed (step 3)
 still fails; nginx then sends it again on a new connection. The nginx role
@@ -33,6 +38,7 @@ pools connections only for GET, HEAD and OPTIONS, whose repetition is safe:
 every other method gets a connection of its own and is never resent.
 """
 
+import os
 import selectors
 import socket
 import sys
@@ -56,6 +62,7 @@ def post_worker_init(worker):
             ", ".join(TESTED_VERSIONS), gunicorn.__version__)
         return
 
+    _wake_on_signals(worker)
     _close_after_exit_starts(worker)
     _keep_answered_connections(worker)
     _accept_only_with_a_free_thread(worker)
@@ -72,6 +79,21 @@ def post_worker_init(worker):
         return shutdown(*args, **kwargs)
 
     worker.tpool.shutdown = drain_then_shutdown
+
+
+def _wake_on_signals(worker):
+    """Watch the pipe the signal handlers write to (signal.set_wakeup_fd,
+    set by Gunicorn), so that the main loop's poll returns when a signal
+    arrives and the loop sees that the worker is no longer alive."""
+
+    def empty_the_pipe(fd):
+        try:
+            while os.read(fd, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    worker.poller.register(worker.PIPE[0], selectors.EVENT_READ, empty_the_pipe)
 
 
 def _close_after_exit_starts(worker):
@@ -196,7 +218,7 @@ def _close_idle(worker, conn):
 def _drain(worker):
     served = closed = 0
     with worker._lock:
-        for sock in worker.sockets:
+        for sock in worker.sockets + [worker.PIPE[0]]:
             try:
                 worker.poller.unregister(sock)
             except (KeyError, ValueError):
