@@ -8,9 +8,9 @@ import difflib
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from ansible.utils.display import Display
 
 from ansible_collections.wsgi.stack.plugins.module_utils.names import APP_NAME
 
