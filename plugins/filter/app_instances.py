@@ -97,6 +97,8 @@ MAGIC = {
 # The smoke test's path after each deploy, checked before the first one.
 HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 PREFIXES = ("app_", "gunicorn_", "nginx_", "tls_", "python_", "wsgi_")
+# Renders a default of wsgi.stack.common with nothing but the variables given.
+SANDBOX = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
 
 
 def unknown_keys(app, known):
@@ -165,7 +167,7 @@ def _setting(contract, key, variables):
     if key in variables:
         return str(variables[key])
     try:
-        return ImmutableSandboxedEnvironment(undefined=StrictUndefined).from_string(str(contract[key])).render(variables)
+        return SANDBOX.from_string(str(contract[key])).render(variables)
     except TemplateError as err:
         raise AnsibleFilterError(f"{key} of {variables['app_name']}: cannot render wsgi.stack.common's default: {err}") from err
 
