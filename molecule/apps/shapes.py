@@ -17,6 +17,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+# The Gunicorn that `plain` pins itself: supported, and not the roles' default.
+PINNED_GUNICORN = "27.0.0"
+
 # The notes application in Flask: `{factory}` chooses between an app factory
 # that takes the configuration's name and a module-level `app`; `{init_db}`
 # between a table the `init-db` command creates (it empties the table: it
@@ -395,10 +398,11 @@ def write(out, generation):
         "pyproject.toml": pyproject("poetry_notes", "poetry-core", ["flask>=3"], g),
         "poetry_notes/__init__.py": flask_module("poetry", g, factory=True, init_db=False),
     }
-    # No pyproject.toml: a module and its requirements; the source tree is on
-    # sys.path, so Flask's instance folder is the release's instance/.
+    # No pyproject.toml: a module and its requirements, which pin the server
+    # (as in apps that ran on a PaaS); the source tree is on sys.path, so
+    # Flask's instance folder is the release's instance/.
     apps["plain"] = {
-        "requirements.txt": "flask>=3\n",
+        "requirements.txt": f"flask>=3\ngunicorn=={PINNED_GUNICORN}\n",
         "plain_notes.py": flask_module("plain", g, factory=False, init_db=False),
     }
     apps["django"] = {relative: text.format(generation=g) if relative == "notes/views.py" else text

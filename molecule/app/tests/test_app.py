@@ -35,6 +35,8 @@ INSTALLERS_ONE_DISTRO_FOR_PIP = [
     "uv", pytest.param("pip", marks=pytest.mark.skipif(
         os.environ.get("MOLECULE_DISTRO", "debian12") != "debian12", reason="pip's run of this is on Debian 12"))]
 UV_VERSION = yaml.safe_load((SCENARIO.parents[1] / "roles" / "app" / "defaults" / "main" / "main.yml").read_text())["app_uv_version"]
+# The Gunicorn every release installs (wsgi.stack.common's default).
+GUNICORN = yaml.safe_load((SCENARIO.parents[1] / "roles" / "common" / "defaults" / "main.yml").read_text())["app_gunicorn_version"]
 # What each installer says when a hash does not match.
 HASH_MISMATCH = {"uv": "Hash mismatch", "pip": "DO NOT MATCH THE HASHES"}
 
@@ -306,6 +308,8 @@ BAD_INPUT = {
                     "app_hooks' command must be a list of program and arguments"),
     "hook-creates": ({"app_hooks": [{"name": "Init", "command": ["true"], "creates": "../../etc/passwd"}]},
                      "app_hooks 'creates' must be relative paths without '..'"),
+    "old-gunicorn": ({"app_gunicorn_version": "23.0.0"},
+                     "app_gunicorn_version must be a Gunicorn release from 27.0.0 up to, not including, 28"),
 }
 
 
@@ -416,6 +420,18 @@ def minimal_app(path, requirements):
 
 
 @pytest.mark.one_distro
+def test_an_application_pinning_an_unsupported_gunicorn_stops_before_the_host_changes(ansible_playbook, host, tmp_path):
+    # As in apps that once ran on a PaaS: the server pinned in requirements.txt.
+    run = deploy(ansible_playbook, app_name="oldpin", app_source=minimal_app(tmp_path / "oldpin", "gunicorn==21.2.0\n"),
+                 **OTHER_APP)
+    assert run.rc != 0
+    assert "the application pins Gunicorn 21.2.0 (requirements.txt: gunicorn==21.2.0)" in run.output, run.output[-3000:]
+    assert f"app_gunicorn_version is {GUNICORN}" in run.output
+    assert "unsatisfiable" not in run.output and "ResolutionImpossible" not in run.output
+    assert not host.file("/srv/oldpin").exists and not host.user("oldpin").exists
+
+
+@pytest.mark.one_distro
 def test_wheel_artifact_source_is_its_hash(ansible_playbook, host, variant, tmp_path):
     # Built from a copy: building in place would leave build/ in the example.
     subprocess.run(["python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), variant("wheel")], check=True)
@@ -440,9 +456,9 @@ setup(name="probe", version="1.0", py_modules=["wsgi"])
 
 @pytest.mark.parametrize("installer", INSTALLERS_ONE_DISTRO_FOR_PIP)
 def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_playbook, host, tmp_path, installer):
-    # Gunicorn and its one dependency, pinned with the hashes of their
-    # (pure Python) wheels as the index serves them.
-    pins = {"gunicorn": "23.0.0", "packaging": "25.0"}
+    # Gunicorn and another package, pinned with the hashes of their (pure
+    # Python) wheels as the index serves them.
+    pins = {"gunicorn": GUNICORN, "packaging": "25.0"}
     wheels = tmp_path / "wheels"
     subprocess.run(
         ["python", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", str(wheels)]
@@ -524,7 +540,7 @@ def test_index_extra_index_and_ca_bundle_options_are_used(ansible_playbook, host
     wheels = tmp_path / "wheels"
     # uv too, as a private mirror of PyPI would have it, for a host without it.
     subprocess.run(["python", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", str(wheels),
-                    "itsdangerous==2.2.0", "gunicorn==23.0.0", "packaging==25.0", f"uv=={UV_VERSION}"], check=True)
+                    "itsdangerous==2.2.0", f"gunicorn=={GUNICORN}", "packaging==25.0", f"uv=={UV_VERSION}"], check=True)
     layout = {"main/itsdangerous": "itsdangerous-", "extra/gunicorn": "gunicorn-", "extra/packaging": "packaging-",
               "extra/uv": "uv-"}
     container = host.backend.get_hostname()

@@ -6,6 +6,7 @@ rollback. The tests run in file order: the redeploy and the rollback last."""
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -178,10 +179,24 @@ def test_a_published_server_installed_by_name_stores_uploads(host):
     assert host.file("/srv/pypi/current/SOURCE").content_string.strip() == digest
 
 
+def pinned_gunicorn():
+    """The Gunicorn that `plain` pins in the requirements shapes.py wrote."""
+    return re.search(r"^gunicorn==(\S+)$", (SOURCES / "plain" / "requirements.txt").read_text(), re.M).group(1)
+
+
+def test_an_app_that_pins_gunicorn_runs_its_pin(host):
+    pin = pinned_gunicorn()
+    assert pin in host.check_output("/srv/plain/current/.venv/bin/gunicorn --version")
+    assert pin not in host.check_output("/srv/flit/current/.venv/bin/gunicorn --version")
+    # Its workers run the gthread shim (they log when they do not).
+    assert "accept shim" not in host.check_output("journalctl -u plain.service --no-pager")
+
+
 def test_a_code_change_redeploy_keeps_every_apps_data(host, ansible_playbook):
     generation(2)
     run = ansible_playbook("converge.yml", extra_vars={"apps_generation": 2})
     assert run.rc == 0, run.output[-3000:]
+    assert f"plain: the release installs Gunicorn {pinned_gunicorn()}, pinned by the application" in run.output
     for name in [*FLASK, "django"]:
         answer = notes(host, name)
         assert (answer["version"], answer["notes"]) == ("2", SENT[name]), name

@@ -13,6 +13,7 @@ keeps that order); the last ones change the service and deploy new code.
 """
 
 import json
+import os
 import re
 import shutil
 import time
@@ -20,10 +21,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import assert_refused, exposure, load_while_recycling, sockets_held, visits, wait_for
 
 HELLO = Path(__file__).resolve().parents[3] / "examples" / "hello"
+# The Gunicorn this run deploys: molecule.yml's choice, the contract's default
+# unless WSGI_STACK_GUNICORN names another.
+GUNICORN = os.environ.get("WSGI_STACK_GUNICORN") or yaml.safe_load(
+    (HELLO.parents[1] / "roles" / "common" / "defaults" / "main.yml").read_text())["app_gunicorn_version"]
 SOCKET = "/run/gunicorn/hello.sock"
 CONFIG = "/etc/hello/gunicorn.conf.py"
 
@@ -137,6 +143,18 @@ def test_workers_follow_the_cpu_count(host):
     config = host.file(CONFIG)
     assert (config.user, config.group, config.mode) == ("root", "hello", 0o640)
     assert 'worker_class = "gthread"' in config.content_string
+
+
+def test_the_release_runs_the_chosen_gunicorn_with_its_shim_and_no_control_socket(host, measured):
+    version = host.check_output("/srv/hello/current/.venv/bin/gunicorn --version")
+    measured("Gunicorn of the release", version)
+    assert f"(version {GUNICORN})" in version
+    journal = host.check_output("journalctl -u hello.service --no-pager")
+    # Each worker logs when the shim is not applied; Gunicorn logs its
+    # control socket's errors (it would be under the read-only home).
+    assert "accept shim" not in journal
+    assert "control" not in journal.lower() and "Permission denied" not in journal
+    assert "control_socket_disable = True" in host.file(CONFIG).content_string
 
 
 # --- restarts, crashes and reloads under load ---------------------------------
@@ -289,6 +307,8 @@ def test_check_mode_on_the_converged_host_changes_nothing(host, ansible_playbook
 # Each: (the extra variables, what the error must say).
 BAD_INPUT = {
     "worker-class": ({"gunicorn_worker_class": "fast"}, "gunicorn_worker_class"),
+    "removed-worker-class": ({"gunicorn_worker_class": "eventlet"},
+                             "gunicorn_worker_class eventlet was removed in Gunicorn 26.0"),
     "entry-point": ({"gunicorn_entry_point": "hello create_app"}, "gunicorn_entry_point"),
     "unknown-setting": ({"gunicorn_settings": {"workerz": 3}}, "not Gunicorn settings: workerz"),
     "setting-type": ({"gunicorn_settings": {"timeout": "soon"}}, "timeout"),
