@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the scripts in this folder; sourced, not run.
 
 say() { printf '==> %s\n' "$*"; }

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Write the source trees of the apps scenario: small applications shaped
 like the ones users deploy (each build backend, src/ and flat layouts, a bare
 requirements file, Flask factories and module-level apps, Flask-Migrate,

@@ -32,7 +32,7 @@ description:
     first, so that a play with C(serial) set to the number of servers deploys
     the servers side by side and the applications of one server one by one.
 version_added: 0.1.0
-author: wsgi.stack contributors
+author: wsgi.stack maintainers (@wsgi-stack)
 positional: servers, hostvars
 options:
   _input:

@@ -15,7 +15,7 @@ description:
     application's user, group, directory and unit name and not one the collection keeps.
   - The roles' input checks and the planning filter M(wsgi.stack.app_instances) share this rule.
 version_added: 0.1.0
-author: wsgi.stack contributors
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   _input:
     description: The application's name.

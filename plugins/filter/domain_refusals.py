@@ -14,7 +14,7 @@ description:
   - Returns the message that refuses C(app_domains), an empty list when it holds at least one
     name and every name is a DNS name (letters, digits, '-', dots), or a wildcard one level deep.
 version_added: 0.1.0
-author: wsgi.stack contributors
+author: wsgi.stack maintainers (@wsgi-stack)
 positional: app_name
 options:
   _input:

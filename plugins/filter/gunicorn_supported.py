@@ -16,7 +16,7 @@ description:
   - The app role's input check uses it on C(app_gunicorn_version); M(wsgi.stack.gunicorn_pin) (lookup)
     applies the same rule to a pin the application makes.
 version_added: 0.1.0
-author: wsgi.stack contributors
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   _input:
     description: The release, such as C(27.0.1).

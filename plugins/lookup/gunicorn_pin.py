@@ -4,14 +4,6 @@
 
 from __future__ import annotations
 
-import tarfile
-import zipfile
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-
-from ansible_collections.wsgi.stack.plugins.module_utils.gunicorn import release_gunicorn
-
 DOCUMENTATION = r"""
 ---
 name: gunicorn_pin
@@ -25,7 +17,7 @@ description:
     otherwise C(default) is installed, if every Gunicorn requirement allows it.
   - Files that do not exist are skipped.
 version_added: 0.1.0
-author: wsgi.stack contributors
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   _terms:
     description: Paths of the application's packaging files on the controller.
@@ -78,6 +70,15 @@ _raw:
 """
 
 
+import tarfile
+import zipfile
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.wsgi.stack.plugins.module_utils.gunicorn import release_gunicorn
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
@@ -86,5 +87,5 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("gunicorn_pin: versions needs 'oldest' and 'below'")
         try:
             return [release_gunicorn(terms, self.get_option("default"), versions)]
-        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, RuntimeError, tarfile.TarError, zipfile.BadZipFile) as exc:
             raise AnsibleLookupError(f"gunicorn_pin: cannot read the application's requirements: {exc}") from exc

@@ -12,10 +12,15 @@ import zipfile
 from email.parser import HeaderParser
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+try:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+except ImportError as exc:  # ansible-core depends on it; only a bare interpreter lacks it
+    PACKAGING_ERROR = exc
+else:
+    PACKAGING_ERROR = None
 
 # A release as app_gunicorn_version and an exact pin give it: 27.0.1, 27.0.
 RELEASE = re.compile(r"\d+(\.\d+){1,2}")
@@ -23,8 +28,14 @@ RELEASE = re.compile(r"\d+(\.\d+){1,2}")
 LINE_OPTIONS = re.compile(r"\s--?[a-z][a-z-]*([ =]\S+)?")
 
 
+def _require_packaging():
+    if PACKAGING_ERROR is not None:
+        raise RuntimeError(f"the Python package 'packaging' is needed on the controller: {PACKAGING_ERROR}")
+
+
 def supported(version, versions):
     """True when `version` is a release within versions' oldest..below."""
+    _require_packaging()
     version = str(version)
     if not RELEASE.fullmatch(version):
         return False
@@ -141,6 +152,7 @@ def release_gunicorn(paths, default, versions):
     files, app_gunicorn_version and the supported range. Returns a dict:
     version (what to install), default, pinned_by (the file and requirement
     that chose it, '' for the default) and refused ('' or why not)."""
+    _require_packaging()
     default = str(default)
     span = f"{versions['oldest']} up to, not including, {versions['below']}"
     result = {"version": default, "default": default, "pinned_by": "", "refused": ""}
@@ -158,7 +170,7 @@ def release_gunicorn(paths, default, versions):
                                  f"raise the pin to a supported release, or remove it")
             return result
         result.update(version=version, pinned_by=f"{name}: {requirement}")
-    wanted = SpecifierSet(",".join(str(requirement.specifier) for _, requirement in asked if requirement.specifier))
+    wanted = SpecifierSet(",".join(str(requirement.specifier) for _unused, requirement in asked if requirement.specifier))
     try:
         fits = Version(result["version"]) in wanted
     except InvalidVersion:

@@ -16,8 +16,8 @@ description:
     instead of paying a round trip to the host for each of them.
   - Paths are described with C(lstat), so a link is reported as a link and
     never followed.
-version_added: 0.2.0
-author: wsgi.stack contributors
+version_added: 0.1.0
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   users:
     description: Account names to look up.
@@ -67,8 +67,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: It only reads, so check mode reads the same state.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff.
 """
 
 EXAMPLES = r"""

@@ -21,8 +21,8 @@ description:
     already as kept are left alone.
   - Links are never followed. Every path and its directory must be writable
     by root only (configuration under C(/etc)), never by the application.
-version_added: 0.3.0
-author: wsgi.stack contributors
+version_added: 0.1.0
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   paths:
     description: Absolute paths of regular files or symbolic links.
@@ -48,8 +48,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what it would keep or put back without writing.
   diff_mode:
     support: none
+    description: File contents may be secrets (the environment file), so no diff is shown.
 """
 
 EXAMPLES = r"""

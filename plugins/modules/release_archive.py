@@ -20,7 +20,7 @@ description:
     deploy of unchanged code changes nothing. Meant to run on the controller,
     once per run, so that every host receives the same release.
 version_added: 0.1.0
-author: wsgi.stack contributors
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   path:
     description: Directory to pack.
@@ -49,8 +49,12 @@ options:
 attributes:
   check_mode:
     support: full
+    description:
+      - Reports whether the archive would be written, without writing it.
+      - The app role runs it with C(check_mode=false), so a check compares the hosts with the archive a real run would copy.
   diff_mode:
     support: none
+    description: The archive is binary; its content id is returned instead of a diff.
 """
 
 EXAMPLES = r"""

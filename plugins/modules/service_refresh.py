@@ -24,8 +24,8 @@ description:
     (C(nginx -t)); when it fails, the module fails with what it printed and
     the service keeps running what it runs.
   - Handlers use it, so that one "test, then reload" runs per daemon.
-version_added: 0.9.0
-author: wsgi.stack contributors
+version_added: 0.1.0
+author: wsgi.stack maintainers (@wsgi-stack)
 options:
   name:
     description: The systemd unit.
@@ -52,8 +52,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the restart or reload it would do without doing it.
   diff_mode:
     support: none
+    description: A refresh changes no file, so there is no diff.
 notes:
   - The reload time is kept in C(/run/wsgi-stack/refreshed/), which only
     root can write; a reload made by anything else is not seen, and only

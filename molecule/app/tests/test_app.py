@@ -319,7 +319,7 @@ def bad_input_runs(host, ansible_cases):
     the live release still live and answering, nothing escaped, the system's
     accounts and directories as they were."""
     before = live(host)
-    runs = ansible_cases("converge.yml", {case: extra for case, (extra, _) in BAD_INPUT.items()})
+    runs = ansible_cases("converge.yml", {case: extra for case, (extra, _unused) in BAD_INPUT.items()})
     after = {
         "live": live(host) == before and served(host) == before,
         "escaped": host.file("/tmp/escaped").exists,
@@ -394,8 +394,6 @@ def test_the_live_release_needs_neither_the_cache_nor_old_releases(ansible_playb
     assert served(host) == live(host) != rel
     cache = host.file("/var/cache/wsgi-stack/packages/hello")
     assert (cache.user, cache.mode) == ("wsgi-stack-build", 0o700)
-
-
 
 
 # --- other sources -------------------------------------------------------------

@@ -43,9 +43,9 @@ def curl(host, name, path, *args, check=True):
         f"{' '.join(shlex.quote(a) for a in args)} 'https://{name}.test{path}'")
     if check:
         assert out.rc == 0, out.stderr
-    head, _, body = out.stdout.partition("\r\n\r\n")
+    head, _unused, body = out.stdout.partition("\r\n\r\n")
     lines = head.split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    headers = {k.lower(): v.strip() for k, _unused, v in (line.partition(":") for line in lines[1:])}
     return int(lines[0].split()[1]) if lines[0] else 0, headers, body
 
 
@@ -61,15 +61,15 @@ def django_post(host, origin, *form):
 def add_note(host, name, text):
     if name == "django":
         # The Origin must match the name behind the proxy.
-        status, _, body = django_post(host, "https://django.test", "--data-urlencode", f"text={text}")
+        status, _unused, body = django_post(host, "https://django.test", "--data-urlencode", f"text={text}")
     else:
-        status, _, body = curl(host, name, NOTES[name], "--data-urlencode", f"text={text}")
+        status, _unused, body = curl(host, name, NOTES[name], "--data-urlencode", f"text={text}")
     assert status == 201, body
     SENT.setdefault(name, []).append(text)
 
 
 def notes(host, name):
-    status, _, body = curl(host, name, NOTES[name])
+    status, _unused, body = curl(host, name, NOTES[name])
     assert status == 200, body
     return json.loads(body)
 
@@ -124,7 +124,7 @@ def test_flask_instance_folder_is_kept_in_shared(host, name):
 
 def test_an_app_mounted_under_a_path_builds_its_links_with_it(host):
     assert notes(host, "pdm")["static"] == "/blog/static/app.css"
-    status, headers, _ = curl(host, "pdm", "/")
+    status, headers, _unused = curl(host, "pdm", "/")
     assert (status, headers["location"]) == (302, "https://pdm.test/blog/")
     assert curl(host, "pdm", "/notes")[0] == 404
 
@@ -132,8 +132,8 @@ def test_an_app_mounted_under_a_path_builds_its_links_with_it(host):
 def test_a_20_mb_upload_reaches_the_app_and_a_larger_one_is_refused(host):
     host.check_output("head -c 20971520 /dev/urandom > /tmp/upload.bin")
     digest = host.check_output("sha256sum /tmp/upload.bin").split()[0]
-    status, _, body = curl(host, "poetry", "/upload", "--data-binary", "@/tmp/upload.bin",
-                           "-H", "Content-Type: application/octet-stream")
+    status, _unused, body = curl(host, "poetry", "/upload", "--data-binary", "@/tmp/upload.bin",
+                                 "-H", "Content-Type: application/octet-stream")
     assert status == 200, body
     assert json.loads(body) == {"size": 20971520, "sha256": digest}
     host.check_output("head -c 23068672 /dev/urandom > /tmp/upload.bin")
@@ -142,13 +142,13 @@ def test_a_20_mb_upload_reaches_the_app_and_a_larger_one_is_refused(host):
 
 def test_a_request_longer_than_the_proxy_timeout_gets_a_504(host):
     assert curl(host, "poetry", "/slow?seconds=1")[0] == 200
-    status, _, body = curl(host, "poetry", "/slow?seconds=8")
+    status, _unused, body = curl(host, "poetry", "/slow?seconds=8")
     assert status == 504
     assert "<html" in body.lower()
 
 
 def test_django_runs_behind_the_proxy_with_its_names_from_the_env_file(host, measured):
-    status, _, body = curl(host, "django", "/health")
+    status, _unused, body = curl(host, "django", "/health")
     assert status == 200 and json.loads(body)["secure"] is True
     measured("Django deployed", host.check_output("/srv/django/current/.venv/bin/python -m django --version"))
     # Its CSRF check holds: a form posted from another origin is refused.
@@ -159,7 +159,7 @@ def test_django_runs_behind_the_proxy_with_its_names_from_the_env_file(host, mea
 
 
 def pypi_packages(host):
-    status, _, body = curl(host, "pypi", "/simple/notes-probe/")
+    status, _unused, body = curl(host, "pypi", "/simple/notes-probe/")
     return body if status == 200 else ""
 
 
@@ -168,8 +168,8 @@ def test_a_published_server_installed_by_name_stores_uploads(host):
         "mkdir -p /tmp/probe && cd /tmp/probe && "
         "printf 'Metadata-Version: 2.1\\nName: notes-probe\\nVersion: 1.0\\n' > PKG-INFO && "
         "tar czf notes_probe-1.0.tar.gz PKG-INFO")
-    status, _, body = curl(host, "pypi", "/", "-F", ":action=file_upload", "-F", "name=notes-probe",
-                           "-F", "version=1.0", "-F", "content=@/tmp/probe/notes_probe-1.0.tar.gz")
+    status, _unused, body = curl(host, "pypi", "/", "-F", ":action=file_upload", "-F", "name=notes-probe",
+                                 "-F", "version=1.0", "-F", "content=@/tmp/probe/notes_probe-1.0.tar.gz")
     assert status == 200, body
     assert "notes_probe-1.0.tar.gz" in pypi_packages(host)
     assert host.file("/srv/pypi/shared/notes_probe-1.0.tar.gz").user == "pypi"

@@ -66,4 +66,3 @@ def test_a_misspelt_setting_is_named_with_the_one_meant(host, ansible_playbook):
     for typo, meant in (("gunicorn_treads", "gunicorn_threads"), ("app_sorce", "app_source")):
         assert f"wsgi_apps entry hello sets {typo}, which no wsgi.stack role reads (did you mean {meant}?)" in text
     assert run.changed() == 0
-

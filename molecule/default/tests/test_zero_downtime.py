@@ -63,7 +63,7 @@ def gunicorn_only(ansible_playbook, **extra):
 def test_two_reloads_through_nginx_lose_no_write(host, http_load, measured):
     master, rows = main_pid(host), visits(host)
     with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=PACE) as load:
-        for _ in range(2):
+        for _unused in range(2):
             old = workers(host)
             host.check_output("systemctl reload hello.service")
             wait_for(lambda: workers(host).isdisjoint(old), 60, "the workers to be replaced")
@@ -76,7 +76,7 @@ def test_two_reloads_through_nginx_lose_no_write(host, http_load, measured):
 def test_two_restarts_through_nginx_lose_no_write(host, http_load, measured):
     before, rows = main_pid(host), visits(host)
     with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=PACE) as load:
-        for _ in range(2):
+        for _unused in range(2):
             host.check_output("systemctl restart hello.service")
             wait_for(lambda: host.service("hello.service").is_running, 30, "the service")
     written = visits(host) - rows
@@ -120,8 +120,8 @@ def test_kill_9_of_a_worker_through_nginx_fails_only_what_it_held(host, http_loa
     assert not [e for e in load["events"] if "failure" in e and e["at"] > replaced], load["events"]
 
 
-def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, http_load, ansible_playbook,
-                                                                           measured):
+def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(
+        host, http_load, ansible_playbook, measured):
     master, rows = main_pid(host), visits(host)
     # A settings change: recycle every worker after about 50 requests.
     with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=DEPLOY_PACE) as load:
@@ -132,8 +132,8 @@ def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(host, 
     assert "max_requests = 50" in host.file("/etc/hello/gunicorn.conf.py").content_string
     assert_no_loss(load, written)
 
-    load, written, recycled = load_while_recycling(host, http_load, *MIXED, user="root", concurrency=CLIENTS,
-                                                     interval=PACE)
+    load, written, recycled = load_while_recycling(
+        host, http_load, *MIXED, user="root", concurrency=CLIENTS, interval=PACE)
     measured("stack: max_requests 50 for 20 s under mixed load", summary(load, written) + f", {recycled} recycled")
     assert recycled >= 10
     assert_no_loss(load, written)
@@ -145,7 +145,7 @@ def static_file(host, *headers):
     out = host.check_output(
         "curl -sS -D - --cacert /etc/ssl/wsgi-stack/ca/ca.pem --resolve hello.test:443:127.0.0.1 "
         + "-H %s " * len(headers) + "https://hello.test/static/style.css", *headers)
-    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
+    head, _unused, body = out.replace("\r\n", "\n").partition("\n\n")
     fields = dict(line.split(": ", 1) for line in head.splitlines()[1:])
     fields = {name.lower(): value for name, value in fields.items()}
     return int(head.split()[1]), {name: fields.get(name) for name in ("etag", "last-modified")}, body
@@ -161,7 +161,7 @@ def test_code_change_deploy_through_nginx_loses_no_write(host, http_load, ansibl
         fh.write(f"\n# release {uuid.uuid4()}\n")
     css = source / "hello" / "static" / "style.css"
     css.write_text(css.read_text().replace("light dark", "dark light", 1))
-    _, before, _ = static_file(host)
+    _unused, before, _unused = static_file(host)
     old, rows = live(host), visits(host)
     with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=DEPLOY_PACE, max_seconds=600) as load:
         run = ansible_playbook("converge.yml", extra_vars={

@@ -162,7 +162,7 @@ def test_the_release_runs_the_chosen_gunicorn_with_its_shim_and_no_control_socke
 def test_restarts_under_mixed_load_lose_no_write(host, http_load, measured):
     before, rows = main_pid(host), visits(host)
     with http_load(*MIXED, concurrency=CLIENTS, interval=PACE) as load:
-        for _ in range(2):
+        for _unused in range(2):
             host.check_output("systemctl restart hello.service")
             wait_for(lambda: host.service("hello.service").is_running, 30, "the service")
     written = visits(host) - rows
@@ -174,7 +174,7 @@ def test_restarts_under_mixed_load_lose_no_write(host, http_load, measured):
 def test_two_reloads_under_mixed_load_lose_no_write(host, http_load, measured):
     master, rows = main_pid(host), visits(host)
     with http_load(*MIXED, concurrency=CLIENTS, interval=PACE) as load:
-        for _ in range(2):
+        for _unused in range(2):
             old = workers(host, master)
             host.check_output("systemctl reload hello.service")
             wait_for(lambda: set(workers(host, master)).isdisjoint(old), 60, "the workers to be replaced")
@@ -325,7 +325,7 @@ def bad_input_runs(host, ansible_cases):
     """Every case of BAD_INPUT in one run of converge.yml, and whether the
     configuration and the app's answer were the same afterwards."""
     config = host.file(CONFIG).content_string
-    runs = ansible_cases("converge.yml", {case: extra for case, (extra, _) in BAD_INPUT.items()})
+    runs = ansible_cases("converge.yml", {case: extra for case, (extra, _unused) in BAD_INPUT.items()})
     return runs, host.file(CONFIG).content_string == config, health(host)["status"]
 
 

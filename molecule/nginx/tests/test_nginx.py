@@ -148,7 +148,7 @@ def test_unknown_names_get_no_answer(host):
 
 def test_a_known_name_with_an_unknown_host_header_is_misdirected(host):
     # The handshake names hello.test; the request asks for another site.
-    status, _ = headers(host, "https://hello.test/", "-H 'Host: evil.test'")
+    status, _unused = headers(host, "https://hello.test/", "-H 'Host: evil.test'")
     assert status == 421
 
 
@@ -230,7 +230,7 @@ def bad_input_runs(host, ansible_cases):
     """Every case of BAD_INPUT in one run of site.yml, and whether the site
     and the app's answer through nginx were the same afterwards."""
     site = host.file(SITE).content_string
-    runs = ansible_cases("site.yml", {case: extra for case, (extra, _) in BAD_INPUT.items()})
+    runs = ansible_cases("site.yml", {case: extra for case, (extra, _unused) in BAD_INPUT.items()})
     return runs, host.file(SITE).content_string == site, headers(host, "https://hello.test/health")[0]
 
 
@@ -247,7 +247,7 @@ def test_maintenance_switch_answers_503_and_reloads_without_restart(host, ansibl
     run = ansible_playbook("site.yml", extra_vars={"nginx_maintenance": True})
     assert run.rc == 0, run.output
     try:
-        status, _ = headers(host, "https://hello.test/health")
+        status, _unused = headers(host, "https://hello.test/health")
         assert status == 503
     finally:
         assert ansible_playbook("site.yml").rc == 0
@@ -339,8 +339,8 @@ def served_fingerprint(host):
 
 
 def test_provided_key_that_does_not_match_fails_before_any_change(host, ansible_playbook, tmp_path):
-    _, cert = make_certificate(tmp_path, "one")
-    other_key, _ = make_certificate(tmp_path, "two")
+    _unused, cert = make_certificate(tmp_path, "one")
+    other_key, _unused = make_certificate(tmp_path, "two")
     run = ansible_playbook("site.yml", extra_vars={
         "tls_mode": "provided", "tls_certificate": cert, "tls_private_key": other_key})
     assert run.rc != 0

@@ -106,8 +106,8 @@ def make_certificate(directory, name, *domains):
     return key.read_text(), cert.read_text()
 
 
-def test_a_provided_certificate_replaces_the_selfsigned_one_and_its_key_is_never_shown(host, ansible_playbook,
-                                                                                      tmp_path):
+def test_a_provided_certificate_replaces_the_selfsigned_one_and_its_key_is_never_shown(
+        host, ansible_playbook, tmp_path):
     key, cert = make_certificate(tmp_path, "shop", "shop.test")
     run = converge(ansible_playbook, "--diff", app_name="shop", app_domains=["shop.test"],
                    tls_mode="provided", tls_certificate=cert, tls_private_key=key)
@@ -122,8 +122,8 @@ def test_a_provided_certificate_replaces_the_selfsigned_one_and_its_key_is_never
 
 @pytest.mark.one_distro
 def test_a_provided_key_of_another_certificate_fails_before_any_change(host, ansible_playbook, tmp_path):
-    _, cert = make_certificate(tmp_path, "one", "shop.test")
-    other_key, _ = make_certificate(tmp_path, "two", "shop.test")
+    _unused, cert = make_certificate(tmp_path, "one", "shop.test")
+    other_key, _unused = make_certificate(tmp_path, "two", "shop.test")
     before = fingerprint(host, f"{DIR.format('shop')}/fullchain.pem")
     run = converge(ansible_playbook, app_name="shop", app_domains=["shop.test"],
                    tls_mode="provided", tls_certificate=cert, tls_private_key=other_key)

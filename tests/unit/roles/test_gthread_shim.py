@@ -75,10 +75,10 @@ def server(tmp_path):
 
 def kept_alive_load(port, clients=32, each=20):
     """Every client on one kept-alive connection: the pid of each answer."""
-    def client(_):
+    def client(_unused):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         pids = []
-        for _ in range(each):
+        for _request in range(each):
             conn.request("GET", "/slow")
             answer = conn.getresponse()
             assert answer.status == 200

@@ -8,7 +8,7 @@ import pkgutil
 import pytest
 import yaml
 
-import ansible_collections.wsgi.stack.plugins.modules as modules
+from ansible_collections.wsgi.stack.plugins import modules
 
 NAMES = sorted(m.name for m in pkgutil.iter_modules(modules.__path__))
 

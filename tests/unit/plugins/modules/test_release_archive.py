@@ -32,7 +32,7 @@ def test_the_same_content_packs_to_the_same_bytes(tmp_path):
 
 
 def test_every_time_is_one_a_zip_file_can_hold(tmp_path):
-    data, _ = _pack(tree(tmp_path, {"pkg/__init__.py": "", "pkg/data/a.txt": "a"}), set())
+    data, _unused = _pack(tree(tmp_path, {"pkg/__init__.py": "", "pkg/data/a.txt": "a"}), set())
     for member in members(data).values():
         assert member.mtime >= EPOCH
         # What flit_core and wheel do with each file's time.
