@@ -33,27 +33,26 @@ def test_no_gunicorn_in_the_requirements_installs_the_default(tmp_path):
         "version": "27.0.1", "default": "27.0.1", "pinned_by": "", "refused": ""}
 
 
-def test_a_supported_pin_chooses_the_release(tmp_path):
-    found = release(tmp_path, "requirements.txt", "Flask>=3\nGunicorn==27.0.0  # the server\n")
-    assert (found["version"], found["pinned_by"], found["refused"]) == ("27.0.0", "requirements.txt: Gunicorn==27.0.0", "")
+@pytest.mark.parametrize("requirements, version, pinned_by", [
+    # A supported pin chooses the release (the name as the file spells it).
+    ("Flask>=3\nGunicorn==27.0.0  # the server\n", "27.0.0", "requirements.txt: Gunicorn==27.0.0"),
+    # A range that allows the default keeps it.
+    ("gunicorn>=20\n", "27.0.1", ""),
+])
+def test_what_the_requirements_allow_is_installed(tmp_path, requirements, version, pinned_by):
+    found = release(tmp_path, "requirements.txt", requirements)
+    assert (found["version"], found["pinned_by"], found["refused"]) == (version, pinned_by, "")
 
 
-def test_a_pin_outside_the_range_is_refused_naming_both_versions(tmp_path):
-    found = release(tmp_path, "requirements.txt", "gunicorn==21.2.0\n")
-    assert "pins Gunicorn 21.2.0" in found["refused"]
-    assert "27.0.0 up to, not including, 28" in found["refused"]
-    assert "app_gunicorn_version is 27.0.1" in found["refused"]
-
-
-def test_a_range_that_allows_the_default_keeps_it(tmp_path):
-    found = release(tmp_path, "requirements.txt", "gunicorn>=20\n")
-    assert (found["version"], found["pinned_by"], found["refused"]) == ("27.0.1", "", "")
-
-
-def test_a_range_that_excludes_the_default_is_refused(tmp_path):
-    found = release(tmp_path, "requirements.txt", "gunicorn<23\n")
-    assert "exclude Gunicorn 27.0.1 (app_gunicorn_version)" in found["refused"]
-    assert "gunicorn<23" in found["refused"]
+@pytest.mark.parametrize("requirements, said", [
+    # A pin outside the range, naming both versions.
+    ("gunicorn==21.2.0\n", ["pins Gunicorn 21.2.0", "27.0.0 up to, not including, 28", "app_gunicorn_version is 27.0.1"]),
+    # A range that excludes the default.
+    ("gunicorn<23\n", ["exclude Gunicorn 27.0.1 (app_gunicorn_version)", "gunicorn<23"]),
+])
+def test_what_no_supported_release_satisfies_is_refused(tmp_path, requirements, said):
+    refused = release(tmp_path, "requirements.txt", requirements)["refused"]
+    assert all(words in refused for words in said), refused
 
 
 def test_hashes_continuations_markers_and_includes_are_read(tmp_path):
