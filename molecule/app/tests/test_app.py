@@ -8,6 +8,7 @@ groups tests by parametrized fixtures, and a test without it would be moved
 out of this order.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -365,17 +366,26 @@ def test_links_the_app_plants_in_shared_are_not_followed_by_root(ansible_playboo
 
 # --- the installer and its cache ------------------------------------------------
 
+@contextlib.contextmanager
+def package_index_closed(host):
+    """Any package index access from the host fails while inside: pip's and
+    uv's global configs name a closed port instead of whatever index the
+    host uses."""
+    host.run_expect([0], "cp /etc/pip.conf /etc/pip.conf.orig 2>/dev/null || touch /etc/pip.conf.orig; "
+                         "printf '[global]\\nindex-url = http://127.0.0.1:9/simple\\n' > /etc/pip.conf; "
+                         "mkdir -p /etc/uv && printf 'index-url = \"http://127.0.0.1:9/simple\"\\n' > /etc/uv/uv.toml")
+    try:
+        yield
+    finally:
+        host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf; rm -r /etc/uv")
+
+
 def test_unchanged_dependencies_need_no_package_index(ansible_playbook, host, variant):
     """A code change whose dependencies the cache holds is built from it
-    alone: the deploy works with the package index unreachable (its names
-    resolve to a closed address)."""
-    host.check_output("cp /etc/hosts /etc/hosts.orig && "
-                      "echo '127.0.0.9 pypi.org files.pythonhosted.org' >> /etc/hosts")
-    try:
+    alone: the deploy works with the package index unreachable."""
+    with package_index_closed(host):
         # -v: the build's output says which way it installed.
         run = deploy(ansible_playbook, "-v", app_source={"type": "directory", "path": variant("offline")})
-    finally:
-        host.check_output("cat /etc/hosts.orig > /etc/hosts && rm /etc/hosts.orig")
     assert run.rc == 0, run.output[-3000:]
     assert "Installed from the package cache alone" in run.output
     assert served(host) == live(host)
@@ -500,17 +510,12 @@ def test_hash_checking_mode_installs_pinned_hashes_and_refuses_others(ansible_pl
 @pytest.mark.parametrize("installer", INSTALLERS_ONE_DISTRO_FOR_PIP)
 def test_wheelhouse_installs_without_any_package_index(ansible_playbook, host, variant, installer):
     # Any index access from the host now fails: pip's and uv's global
-    # configs point at a closed port. The deploy must still work from the
-    # controller's wheels, uv itself included.
-    host.run_expect([0], "cp /etc/pip.conf /etc/pip.conf.orig 2>/dev/null || touch /etc/pip.conf.orig; "
-                         "printf '[global]\\nindex-url = http://127.0.0.1:9/simple\\n' > /etc/pip.conf; "
-                         "mkdir -p /etc/uv && printf 'index-url = \"http://127.0.0.1:9/simple\"\\n' > /etc/uv/uv.toml; "
-                         "rm -rf /usr/local/lib/wsgi-stack/uv-*")
-    try:
+    # configs point at a closed port, and uv is not installed. The deploy
+    # must still work from the controller's wheels, uv itself included.
+    with package_index_closed(host):
+        host.run_expect([0], "rm -rf /usr/local/lib/wsgi-stack/uv-*")
         run = deploy(ansible_playbook, app_name=f"srcwh-{installer}", app_installer=installer,
                      app_source={"type": "directory", "path": variant(f"wh-{installer}")}, app_wheelhouse=True, **OTHER_APP)
-    finally:
-        host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf; rm -r /etc/uv")
     assert run.rc == 0, run.output[-3000:]
     host.run_expect([0], f"/srv/srcwh-{installer}/current/.venv/bin/python -c 'import hello, flask, gunicorn'")
     assert host.file(f"/srv/srcwh-{installer}/current/.wheelhouse").is_directory

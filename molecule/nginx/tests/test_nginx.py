@@ -398,3 +398,19 @@ def test_provided_certificate_is_served_with_ocsp_stapling_and_hsts_options(host
     # nginx asks the responder after the first handshake and staples the answer to later ones.
     wait_for(lambda: "OCSP Response Status: successful" in stapled(host), 30, "a stapled OCSP response")
     assert "Cert Status: good" in stapled(host)
+
+
+LONGEST_NAME = "longest-application-name-allowed"
+
+
+def test_an_application_with_the_longest_allowed_name_is_served(host, ansible_playbook):
+    """app_name may have 32 characters; nginx names its upstreams and
+    variables after it, and a variable too long for nginx's hash fails
+    `nginx -t`. Its site proxies to the example app's socket."""
+    assert len(LONGEST_NAME) == 32
+    run = ansible_playbook("site.yml", extra_vars={
+        "app_name": LONGEST_NAME, "app_domains": ["long.test"], "nginx_upstream_socket": "/run/gunicorn/hello.sock"})
+    assert run.rc == 0, run.output[-3000:]
+    out = curl(host, "https://long.test/health", "-o /dev/null -w '%{http_code}'", name="long.test")
+    assert out.stdout == "200", out.stderr
+    assert headers(host, "https://hello.test/health")[0] == 200
