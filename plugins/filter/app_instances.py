@@ -144,10 +144,10 @@ def app_instances(servers, hostvars, only=None, known=None, contract=None):
         base["wsgi_server"] = server
         _refuse_shared_claims(server, apps, lambda app: _setting(contract, "gunicorn_socket", {**base, **app}))
         for app in apps:
-            path = str({**base, **app}.get("wsgi_health_path", "/health"))
+            path = _setting(contract, "app_health_path", {**base, **app})
             if not HEALTH_PATH.fullmatch(path):
                 raise AnsibleFilterError(
-                    f"wsgi_health_path of {app['app_name']} on {server} must be a URL path starting with '/'"
+                    f"app_health_path of {app['app_name']} on {server} must be a URL path starting with '/'"
                     f" (no spaces, '?' or '#' allowed), got {path!r}")
         chosen = [app for app in apps if not only or app["app_name"] in only]
         plans.append([{**base, **app, "name": f"{server}/{app['app_name']}", "groups": ["wsgi_app_instances"]}

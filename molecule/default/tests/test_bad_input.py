@@ -43,7 +43,7 @@ def serving(host):
     ({"wsgi_apps": APPS + [APPS[0]]}, "names hello more than once"),
     ({"wsgi_apps": apps(hi={"app_name": "hi\n"})}, "needs app_name"),
     ({"wsgi_only": "hallo"}, "wsgi_only names hallo"),
-    ({"wsgi_health_path": "health"}, "wsgi_health_path of hello on"),
+    ({"app_health_path": "health"}, "app_health_path of hello on"),
 ], ids=["same-domain", "same-socket", "same-upstream", "same-name", "name-newline", "unknown-only", "health-path"])
 def test_the_plan_refuses_before_any_host_changes(host, ansible_playbook, extra, message):
     before = serving(host)

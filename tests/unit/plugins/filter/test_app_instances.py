@@ -74,7 +74,7 @@ def test_an_unknown_selected_application_is_refused():
 
 
 def test_a_misspelt_key_is_named_with_the_closest_known_one():
-    known = ["app_name", "app_source", "gunicorn_threads", "gunicorn_workers", "wsgi_health_path"]
+    known = ["app_name", "app_source", "gunicorn_threads", "gunicorn_workers", "app_health_path"]
     app = {"app_name": "hello", "gunicorn_treads": 8, "app_sorce": {}, "gunicorn_threads": 4, "other_tool_x": 1}
     messages = unknown_keys(app, known)
     assert messages == [
@@ -87,9 +87,9 @@ def test_a_misspelt_key_is_named_with_the_closest_known_one():
 
 @pytest.mark.parametrize("path", ["health", "/health check", "/health\n", "https://x/health"])
 def test_a_health_path_that_is_not_a_path_is_refused_before_any_deploy(path):
-    with pytest.raises(AnsibleFilterError, match="wsgi_health_path of hello on web1 must be a URL path"):
-        plan({"app_name": "hello", "wsgi_health_path": path})
-    assert plan({"app_name": "hello", "wsgi_health_path": "/-/ready"})[0]["wsgi_health_path"] == "/-/ready"
+    with pytest.raises(AnsibleFilterError, match="app_health_path of hello on web1 must be a URL path"):
+        plan({"app_name": "hello", "app_health_path": path})
+    assert plan({"app_name": "hello", "app_health_path": "/-/ready"})[0]["app_health_path"] == "/-/ready"
 
 
 def test_the_plan_takes_every_name_the_roles_take():
