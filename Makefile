@@ -85,11 +85,8 @@ molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 
 test: venv ## Lint, unit tests, build and every Molecule scenario on every distro
 	DISTROS="$(DISTROS)" scripts/test-matrix
 
-bench: venv ## Time deploys, load the demo stack, compare Gunicorn worker settings (prints numbers)
-	scripts/bench-deploy $(D)
-	scripts/bench-stack $(D)
-	scripts/bench-load
-	scripts/bench-workers
+bench: venv ## Time deploys, load the demo stack, compare Gunicorn worker settings: writes docs/benchmarks.md
+	scripts/bench-report $(D)
 
 demo: venv ## Deploy the example app into a local container (https://hello.localhost:8443)
 	scripts/demo
