@@ -190,6 +190,24 @@ def chart(runs, path):
     fig.savefig(path, dpi=100)
 
 
+def headline(runs, today):
+    """The README's first screen: the comparison, between its markers."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- headline: written by make bench -->", "<!-- end of headline -->"
+    if start not in text or end not in text:
+        sys.exit(f"error: README.md has no {start} ... {end} block")
+    dev, stack = runs[(DEV, "/")], runs[(STACK, "/")]
+    line = (f"Measured by `make bench` ({today}, {os.cpu_count()} CPUs, 64 connections): the stack serves"
+            f" {stack['rps'] / dev['rps']:.1f}x the requests per second of Flask's development server on a"
+            f" simple page ({stack['rps']:,} against {dev['rps']:,}, p99 {stack['p99_ms']:.0f} ms against"
+            f" {dev['p99_ms']:.0f} ms), {runs[(STACK, '/slow')]['rps'] / runs[(DEV, '/slow')]['rps']:.1f}x on a"
+            f" view that waits 50 ms, and {runs[(STACK, STATIC)]['rps'] / runs[(DEV, STATIC)]['rps']:.0f}x on a"
+            f" static file ([docs/benchmarks.md](docs/benchmarks.md)).")
+    before, rest = text.split(start, 1)
+    readme.write_text(f"{before}{start}\n{line}\n{end}{rest.split(end, 1)[1]}")
+
+
 def main():
     setup()
     runs, mem = measure()
@@ -208,7 +226,8 @@ def main():
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{today}.json").write_text(json.dumps(result, indent=2) + "\n")
     chart(runs, ROOT / "docs" / "benchmarks.png")
-    say(f"wrote bench/results/{today}.json and docs/benchmarks.png")
+    headline(runs, today)
+    say(f"wrote bench/results/{today}.json, docs/benchmarks.png and the README's headline")
 
     v = result["versions"]
     print(f"In the demo container ({v['distro']}, Python {v['python']}, Flask {v['flask']}, Gunicorn {v['gunicorn']},"
