@@ -15,12 +15,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import urllib.parse
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import assert_refused
+from pip._internal.models.index import PyPI
 
 SCENARIO = Path(__file__).resolve().parent.parent
 HELLO = SCENARIO.parent.parent / "examples" / "hello"
@@ -380,12 +383,30 @@ def package_index_closed(host):
         host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf; rm -r /etc/uv")
 
 
+def package_index_names():
+    """The host names the installers reach for packages: the index in pip's
+    configuration on this machine (as the containers have it), else pip's
+    default, PyPI, and the host PyPI serves its files from."""
+    configured = os.environ.get("PIP_INDEX_URL") or subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+        capture_output=True, text=True, check=False).stdout.strip()
+    if configured:
+        return [urllib.parse.urlsplit(configured).hostname]
+    return [urllib.parse.urlsplit(PyPI.simple_url).hostname, PyPI.file_storage_domain]
+
+
 def test_unchanged_dependencies_need_no_package_index(ansible_playbook, host, variant):
     """A code change whose dependencies the cache holds is built from it
-    alone: the deploy works with the package index unreachable."""
-    with package_index_closed(host):
+    alone: the deploy works with the package index unreachable, its names
+    resolving to a closed address. (The index URL stays the same: uv's
+    cache is kept per index.)"""
+    names = " ".join(package_index_names())
+    host.check_output(f"cp /etc/hosts /etc/hosts.orig && echo '127.0.0.9 {names}' >> /etc/hosts")
+    try:
         # -v: the build's output says which way it installed.
         run = deploy(ansible_playbook, "-v", app_source={"type": "directory", "path": variant("offline")})
+    finally:
+        host.check_output("cat /etc/hosts.orig > /etc/hosts && rm /etc/hosts.orig")
     assert run.rc == 0, run.output[-3000:]
     assert "Installed from the package cache alone" in run.output
     assert served(host) == live(host)
