@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.wsgi.stack.plugins.module_utils.masking import mask
+from ansible_collections.wsgi.stack.plugins.plugin_utils.masking import mask
 
 DOCUMENTATION = r"""
 ---
@@ -14,7 +14,7 @@ name: journal_quote
 short_description: The lines of a service's journal that say why it failed, secrets masked
 description:
   - From the lines a failed deploy read of its service's journal, the
-    decisive ones, each once: the exceptions the application raised (a
+    decisive ones, each once, namely the exceptions the application raised (a
     traceback's last line), then the last reasons Gunicorn and systemd gave.
     A service restarting on failure repeats its traceback with new
     timestamps, which would crowd them out of a plain tail.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.wsgi.stack.plugins.module_utils import masking
+from ansible_collections.wsgi.stack.plugins.plugin_utils import masking
 
 RUNNER = Path(masking.__file__)
 
