@@ -131,9 +131,9 @@ def versions():
 def measure():
     runs = {}
     mem = {"idle": memory()}
-    transient("wsgi-stack-bench-dev", 5000, "flask", "--app", "hello:create_app()", "run", "--with-threads",
+    transient("wsgi-stack-bench-dev", 5000, f"{RELEASE}/.venv/bin/flask", "--app", "hello:create_app()", "run", "--with-threads",
               "--host", "127.0.0.1", "--port", "5000")
-    transient("wsgi-stack-bench-gunicorn", 8000, "gunicorn", "--config", "/etc/hello/gunicorn.conf.py",
+    transient("wsgi-stack-bench-gunicorn", 8000, f"{RELEASE}/.venv/bin/gunicorn", "--config", "/etc/hello/gunicorn.conf.py",
               "--bind", "127.0.0.1:8000", "hello:create_app()")
     try:
         for server, base in SERVERS.items():
@@ -167,7 +167,7 @@ def targets(runs):
         (f"stack on `/slow` / the ideal ({CONNECTIONS} connections / {SLOW_SECONDS * 1000:.0f} ms = {ideal:.0f} req/s)",
          ">= 90%", f"{slow:.0%}", slow >= 0.9),
         ("stack p99 on `/`", "< 50 ms", f"{p99:.1f} ms", p99 < 50),
-        ("nginx static / development server static", ">= 40x", f"{static:.0f}x", static >= 40),
+        ("nginx static / development server static", ">= 40x", f"{static:.1f}x", static >= 40),
         ("failed requests, Gunicorn and stack", "0", str(errors), errors == 0),
     ]
 
