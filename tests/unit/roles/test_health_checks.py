@@ -108,3 +108,12 @@ def test_a_certificate_for_another_name_fails_unless_told_to_trust_anything(tls_
     assert wrong.returncode != 0 and "certificate" in wrong.stderr.lower()
     insecure = ask_https("other.test", "/health", "", "True", port)
     assert insecure.returncode == 0 and insecure.stdout.splitlines()[-1] == "200"
+
+
+def test_the_deploy_asks_at_the_address_nginx_listens_on(tls_server):
+    port, ca = tls_server
+    there = ask_https("hello.test", "/health", ca, "False", port, "127.0.0.1")
+    assert there.returncode == 0 and there.stdout.splitlines()[-1] == "200", there.stderr
+    # Nothing listens on that port at another loopback address.
+    elsewhere = ask_https("hello.test", "/health", ca, "False", port, "127.0.0.2")
+    assert elsewhere.returncode != 0 and "refused" in elsewhere.stderr.lower()
