@@ -141,6 +141,16 @@ def test_a_hook_marked_once_ran_on_one_server_only(servers):
     assert not logs["web2"].exists and not logs["web3"].exists
 
 
+def test_check_mode_on_the_converged_cluster_reports_no_change_and_no_secret(host, servers, ansible_playbook):
+    secret = servers["web1"].check_output("sed -n 's/^SECRET_KEY=//p' /etc/hello/env").strip("'\"")
+    assert len(secret) >= 16
+    run = ansible_playbook("converge.yml", "--check", "--diff")
+    assert run.rc == 0, run.output
+    assert run.changed() == 0, run.recap()
+    assert secret not in run.output
+    assert "keeps release" in run.output and "would drain" not in run.output
+
+
 def test_check_mode_plans_the_rollout_and_touches_nothing(host, servers, ansible_playbook, tmp_path):
     source = changed_source(tmp_path)
     releases = {which: live(server) for which, server in servers.items()}
