@@ -14,9 +14,10 @@ name: balancer_instances
 short_description: One inventory host per application of each balancer
 description:
   - From what M(wsgi.stack.app_instances) (filter) returns for the app
-    servers (every application, also in a run that deploys some), what M(ansible.builtin.add_host) needs to make
+    servers (every application, also in a run that deploys some), what
+    M(ansible.builtin.add_host) needs to make
     each application a host of each balancer too, named
-    C(<balancer>/<app_name>), in the group C(wsgi_balancer_instances): the
+    C(<balancer>/<app_name>), in the group C(wsgi_balancer_instances), with the
     balancer's variables, then the application's name, names, health path
     and C(tls_*) settings (from its first server), C(wsgi_balancer), and
     C(balancer_app), the application's entry of the balancer role's

@@ -16,7 +16,7 @@ description:
   - A rolling deploy switches whole servers, a batch at a time, and each
     server has one inventory host per application (C(<server>/<app_name>)).
     Given those hosts, this returns the list for the play's C(serial), with
-    C(order: sorted), so that each batch holds every application of its
+    C(order) set to C(sorted), so that each batch holds every application of its
     servers.
   - I(batch) counts servers as C(serial) counts hosts, namely a number, a
     percentage of the servers (C("30%"), at least one), or a list of either,

@@ -87,7 +87,7 @@ def changed_source(tmp_path, breaks=False):
 
 def test_the_balancer_spreads_requests_over_every_app_server(host, servers):
     before = {which: access_lines(server) for which, server in servers.items()}
-    for _ in range(30):
+    for _request in range(30):
         host.check_output(f"{CURL} --resolve hello.test:443:127.0.0.1 https://hello.test/")
     served = {which: access_lines(server) - before[which] for which, server in servers.items()}
     assert all(count >= 5 for count in served.values()), served
