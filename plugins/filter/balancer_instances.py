@@ -69,7 +69,7 @@ def _address(hostvars, host, role):
     if not address:
         raise AnsibleFilterError(
             f"{host} is in {role} but has no wsgi_private_address: the address the balancers"
-            " and app servers reach each other at (README, 'Many servers')")
+            " and app servers reach each other at (README, 'Many servers behind a balancer')")
     return address
 
 

@@ -6,7 +6,7 @@ app servers through Docker. In file order: what the converge made (spread,
 the client's address, what an app server refuses, the once-per-deploy hook),
 then check mode, then a broken release under load (it stops at the first
 server), then a good code change under load (it rolls over all three and
-puts the first server back).
+puts the first server back), then a code-only deploy (--tags app).
 """
 
 import json
@@ -221,3 +221,17 @@ def test_a_rolling_code_change_under_load_fails_no_request_and_loses_no_write(
     assert_no_loss(load, written)
     # One drain at a time: each server's switch went to its own batch.
     assert run.output.count("PLAY [Roll the new releases out behind the balancers]") == 3
+
+
+def test_a_code_only_deploy_with_tags_app_rolls_out_too(host, servers, ansible_playbook, tmp_path):
+    """--tags app deploys code only: the switch still waits for the rolling
+    play, one drained server at a time."""
+    source = changed_source(tmp_path)
+    old = live(servers["web1"])
+    run = ansible_playbook("converge.yml", "--tags", "app",
+                           extra_vars={"app_source": {"type": "directory", "path": str(source)}})
+    assert run.rc == 0, run.output
+    assert run.output.count("TASK [wsgi.stack.balancer : Take the app server out of every balancer") == 3
+    new = {live(server) for server in servers.values()}
+    assert len(new) == 1 and old not in new
+    assert set(states(host).values()) == {"UP"}, states(host)
