@@ -5,11 +5,13 @@ The tests run on the balancer (molecule.yml's verifier hosts) and reach the
 app servers through Docker. In file order: what the converge made (spread,
 the client's address, what an app server refuses, the once-per-deploy hook),
 then check mode, then a broken release under load (it stops at the first
-server), then a good code change under load (it rolls over all three and
-puts the first server back), then a code-only deploy (--tags app).
+server), a drain that times out (it stops before any switch), then a good
+code change under load (it rolls over all three and puts the drained
+server back), then a code-only deploy (--tags app).
 """
 
 import json
+import shlex
 import shutil
 import socket
 import time
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from conftest import visits
+from conftest import visits, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
 APP_SERVERS = ("web1", "web2", "web3")
@@ -46,13 +48,23 @@ def live(server):
     return Path(server.file("/srv/hello/current").linked_to).name
 
 
-def states(host):
-    """Each app server's state in the balancer's backend hello (UP, MAINT, ...)."""
+def servers_stats(host):
+    """The balancer's rows of the backend hello's servers, from its admin socket."""
     script = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
               "s.sendall(b'show stat\\n'); print(s.makefile().read())")
     out = host.check_output(f"python3 -c \"{script}\"")
     rows = [line.split(",") for line in out.splitlines() if line.startswith("hello,")]
-    return {row[1]: row[17] for row in rows if row[1] != "BACKEND"}
+    return [row for row in rows if row[1] != "BACKEND"]
+
+
+def states(host):
+    """Each app server's state in the balancer (UP, MAINT, DRAIN ...)."""
+    return {row[1]: row[17] for row in servers_stats(host)}
+
+
+def busy(host):
+    """Requests the balancer has on the app servers now."""
+    return sum(int(row[4]) for row in servers_stats(host))
 
 
 def access_lines(server):
@@ -191,6 +203,36 @@ def test_a_broken_release_stops_at_the_first_server_and_fails_no_request(
     assert f"{old['web1']} on {web1} (drained)" in run.output
     assert_no_loss(load, written)
     assert set(load["releases"]) == {old["web2"]}
+
+
+# A POST whose body arrives a byte a second: its request stays on the
+# server it went to (nginx there buffers the body) for as long as it runs.
+SLOW_POST = """
+import socket, ssl, sys, time
+context = ssl.create_default_context(cafile="/etc/ssl/wsgi-stack/ca/ca.pem")
+conn = context.wrap_socket(socket.create_connection(("127.0.0.1", 443)), server_hostname="hello.test")
+conn.sendall(b"POST /visits HTTP/1.1\\r\\nHost: hello.test\\r\\nContent-Length: 60\\r\\n\\r\\n")
+for _ in range(int(sys.argv[1])):
+    conn.sendall(b"x")
+    time.sleep(1)
+"""
+
+
+def test_a_drain_that_times_out_stops_the_rollout_before_any_switch(host, servers, ansible_playbook, tmp_path):
+    source = changed_source(tmp_path)
+    old = {which: live(server) for which, server in servers.items()}
+    # One slow request on each server, so whichever comes first is busy.
+    for _client in APP_SERVERS:
+        host.check_output(f"setsid -f python3 -c {shlex.quote(SLOW_POST)} 50 >/dev/null 2>&1 </dev/null")
+    wait_for(lambda: busy(host) >= 3, 20, "three slow requests on the servers")
+    run = ansible_playbook("converge.yml", extra_vars={"balancer_drain_timeout": 3,
+                                                       "app_source": {"type": "directory", "path": str(source)}})
+    assert run.rc != 0
+    web1 = server_name(host, "web1")
+    assert f"server hello/{web1} not status 'DRAIN'" in run.output, run.output[-3000:]
+    assert {which: live(server) for which, server in servers.items()} == old
+    assert f"{old['web1']} on {web1} (drained)" in run.output
+    host.run("pkill -f 'POST /visits'")
 
 
 def test_a_rolling_code_change_under_load_fails_no_request_and_loses_no_write(
