@@ -212,13 +212,15 @@ def test_a_broken_release_stops_at_the_first_server_and_fails_no_request(
 
 
 # A POST whose body arrives a byte a second: its request stays on the
-# server it went to (nginx there buffers the body) for as long as it runs.
+# server it went to (nginx there buffers the body) for as long as it runs,
+# which must outlast the build play on a slow machine; the test kills it.
 SLOW_POST = """
 import socket, ssl, sys, time
+seconds = int(sys.argv[1])
 context = ssl.create_default_context(cafile="/etc/ssl/wsgi-stack/ca/ca.pem")
 conn = context.wrap_socket(socket.create_connection(("127.0.0.1", 443)), server_hostname="hello.test")
-conn.sendall(b"POST /visits HTTP/1.1\\r\\nHost: hello.test\\r\\nContent-Length: 60\\r\\n\\r\\n")
-for _ in range(int(sys.argv[1])):
+conn.sendall(b"POST /visits HTTP/1.1\\r\\nHost: hello.test\\r\\nContent-Length: %d\\r\\n\\r\\n" % seconds)
+for _ in range(seconds):
     conn.sendall(b"x")
     time.sleep(1)
 """
@@ -234,7 +236,7 @@ def test_a_drain_that_times_out_stops_the_rollout(host, servers, ansible_playboo
     old = {which: live(server) for which, server in servers.items()}
     # Slow requests on the two servers in the balancer (round robin).
     for _client in range(4):
-        host.check_output(f"setsid -f python3 -c {shlex.quote(SLOW_POST)} 60 >/dev/null 2>&1 </dev/null")
+        host.check_output(f"setsid -f python3 -c {shlex.quote(SLOW_POST)} 600 >/dev/null 2>&1 </dev/null")
     wait_for(lambda: busy(host) >= 4, 20, "four slow requests on the servers")
     try:
         run = ansible_playbook("converge.yml", extra_vars={"balancer_drain_timeout": 3,
