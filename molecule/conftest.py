@@ -11,13 +11,16 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from pip._internal.models.index import PyPI
 
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -283,3 +286,15 @@ def http_load(host):
             result.update(json.loads(host.file(f"{base}.json").content_string))
 
     return run
+
+
+def package_index_names():
+    """The host names the installers reach for packages: the index in pip's
+    configuration on this machine (as the containers have it), else pip's
+    default, PyPI, and the host PyPI serves its files from."""
+    configured = os.environ.get("PIP_INDEX_URL") or subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+        capture_output=True, text=True, check=False).stdout.strip()
+    if configured:
+        return [urllib.parse.urlsplit(configured).hostname]
+    return [urllib.parse.urlsplit(PyPI.simple_url).hostname, PyPI.file_storage_domain]

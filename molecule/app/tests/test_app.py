@@ -15,15 +15,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import urllib.parse
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import assert_refused
-from pip._internal.models.index import PyPI
+from conftest import assert_refused, package_index_names
 
 SCENARIO = Path(__file__).resolve().parent.parent
 HELLO = SCENARIO.parent.parent / "examples" / "hello"
@@ -381,18 +378,6 @@ def package_index_closed(host):
         yield
     finally:
         host.run_expect([0], "mv /etc/pip.conf.orig /etc/pip.conf; rm -r /etc/uv")
-
-
-def package_index_names():
-    """The host names the installers reach for packages: the index in pip's
-    configuration on this machine (as the containers have it), else pip's
-    default, PyPI, and the host PyPI serves its files from."""
-    configured = os.environ.get("PIP_INDEX_URL") or subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-        capture_output=True, text=True, check=False).stdout.strip()
-    if configured:
-        return [urllib.parse.urlsplit(configured).hostname]
-    return [urllib.parse.urlsplit(PyPI.simple_url).hostname, PyPI.file_storage_domain]
 
 
 def test_unchanged_dependencies_need_no_package_index(ansible_playbook, host, variant):

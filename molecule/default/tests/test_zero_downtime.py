@@ -8,14 +8,13 @@ hello as the inventory has it; the code-change deploy here leaves it changed),
 on the hello application only.
 """
 
-import re
 import shutil
 import time
 import uuid
 from pathlib import Path
 
 from conftest import HELLO_MIXED as MIXED
-from conftest import load_while_recycling, sockets_held, visits, wait_for, written_ids
+from conftest import load_while_recycling, visits, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
 CLIENTS = 64
@@ -83,41 +82,6 @@ def test_two_restarts_through_nginx_lose_no_write(host, http_load, measured):
     measured("stack: two restarts under mixed load", summary(load, written))
     assert main_pid(host) != before
     assert_no_loss(load, written)
-
-
-def test_kill_9_of_a_worker_through_nginx_fails_only_what_it_held(host, http_load, measured):
-    """Only requests in flight at the kill may fail. nginx's access log names
-    each failed POST by its request id, which the app stores with each row:
-    so we know which failed POSTs were applied all the same."""
-    master, rows = main_pid(host), visits(host)
-    victim = sorted(workers(host))[0]
-    log = "/var/log/nginx/hello.access.log"
-    start = int(host.check_output(f"wc -l < {log}"))
-    with http_load(*MIXED, user="root", concurrency=CLIENTS, interval=PACE) as load:
-        held = sockets_held(host, victim)
-        host.check_output(f"kill -9 {victim}")
-        wait_for(lambda: victim not in workers(host) and len(workers(host)) >= 2, 30, "the master to replace the worker")
-        replaced = float(host.check_output("date +%s.%N"))
-        host.run("sleep 2")
-    written = visits(host) - rows
-    lines = host.check_output(f"tail -n +{start + 1} {log}").splitlines()
-    failed = [line for line in lines if '"POST /visits ' in line and not re.search(r'" 2\d\d ', line)]
-    ids = {re.search(r"request_id=(\w+)", line).group(1) for line in failed}
-    applied = written_ids(host, ids)
-    posts = load["methods"]["POST"]
-    measured("stack: kill -9 of a worker under mixed load",
-             f"{summary(load, written)}; nginx logged {len(failed)} failed POSTs, "
-             f"{len(applied)} of them applied without an answer, {held} sockets held")
-    assert main_pid(host) == master
-    # Every row is an answered POST or one that failed, never a write twice.
-    # nginx logs each POST it answered with an error; one whose answer the
-    # kill cut off after its status line (the client's IncompleteRead) it
-    # logs with that status, 200: so nginx names at most the failed POSTs.
-    assert len(failed) <= posts["failed"], (failed, load)
-    assert posts["ok"] + len(applied) <= written <= posts["ok"] + posts["failed"], (written, applied, load)
-    # At most what the worker held, and nothing after it was replaced.
-    assert load["failed"] <= held, (held, load)
-    assert not [e for e in load["events"] if "failure" in e and e["at"] > replaced], load["events"]
 
 
 def test_settings_change_and_worker_recycling_through_nginx_lose_no_write(
