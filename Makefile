@@ -35,7 +35,7 @@ S ?= python
 D ?= debian12
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint docs unit build images molecule test resilience bench demo demo-clean clean
+.PHONY: help venv lint docs unit build images molecule test bench demo demo-clean clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -84,10 +84,6 @@ molecule: venv ## One scenario on one distro: make molecule S=python D=debian13 
 
 test: venv ## Lint, unit tests, build and every Molecule scenario on every distro
 	DISTROS="$(DISTROS)" scripts/test-matrix
-
-# Also part of make test; alone, on the distro where make test runs it.
-resilience: venv ## Slow clients, killed workers, no package index, a full disk, reboots: the resilience suite
-	scripts/molecule resilience debian13 $(or $(C),test)
 
 bench: venv ## Time deploys, load the demo stack, compare Gunicorn worker settings: writes docs/benchmarks.md
 	scripts/bench-report $(D)

@@ -298,3 +298,12 @@ def package_index_names():
     if configured:
         return [urllib.parse.urlsplit(configured).hostname]
     return [urllib.parse.urlsplit(PyPI.simple_url).hostname, PyPI.file_storage_domain]
+
+
+def vaulted_values(path, count):
+    """The values of a vaulted variables file (count of them, each long
+    enough to be masked), which no output may show."""
+    out = subprocess.run(["ansible-vault", "view", str(path)], check=True, capture_output=True, text=True).stdout
+    values = [str(v) for v in yaml.safe_load(out).values()]
+    assert len(values) == count and all(len(v) > 8 for v in values)
+    return values

@@ -68,6 +68,16 @@ options:
         will use.
     type: dict
     required: true
+  live:
+    description:
+      - Also refuse an application that claims the domain, socket or nginx
+        upstream of an application live on its server and no longer in the
+        server's C(wsgi_apps), naming both. What is live is what
+        C(playbooks/deploy.yml) recorded as the server's local facts
+        C(wsgi_stack_<app_name>), which the server's hostvars must hold
+        (C(ansible.builtin.setup) with C(gather_subset=local)).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -97,6 +107,9 @@ MAGIC = {
 # The smoke test's path after each deploy, checked before the first one.
 HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 PREFIXES = ("app_", "gunicorn_", "nginx_", "tls_", "python_", "wsgi_")
+# deploy.yml records each application it deploys as the server's local fact
+# wsgi_stack_<app_name> (/etc/ansible/facts.d).
+RECORD_PREFIX = "wsgi_stack_"
 # Renders a default of wsgi.stack.common with nothing but the variables given.
 SANDBOX = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
 
@@ -111,7 +124,19 @@ def unknown_keys(app, known):
     return messages
 
 
-def app_instances(servers, hostvars, only=None, known=None, contract=None):
+def live_records(server_vars, apps):
+    """What deploy.yml recorded on the server (its local facts
+    wsgi_stack_<app>) of the applications that this inventory no longer
+    lists there; one that remove.yml removed, keeping its data, claims
+    nothing."""
+    listed = {app["app_name"] for app in apps}
+    local = server_vars.get("ansible_local") or {}
+    return [record for key, record in sorted(local.items())
+            if key.startswith(RECORD_PREFIX) and isinstance(record, dict)
+            and record.get("app_name") and record["app_name"] not in listed and not record.get("removed")]
+
+
+def app_instances(servers, hostvars, only=None, known=None, contract=None, live=False):
     if not isinstance(contract, dict) or "gunicorn_socket" not in contract:
         raise AnsibleFilterError("app_instances needs contract: the defaults of wsgi.stack.common")
     only = list(only or [])
@@ -142,7 +167,8 @@ def app_instances(servers, hostvars, only=None, known=None, contract=None):
         base = {key: server_vars[key] for key in server_vars if key not in MAGIC}
         base.setdefault("ansible_host", server)
         base["wsgi_server"] = server
-        _refuse_shared_claims(server, apps, lambda app: _setting(contract, "gunicorn_socket", {**base, **app}))
+        others = live_records(server_vars, apps) if live else []
+        _refuse_shared_claims(server, apps, lambda app: _setting(contract, "gunicorn_socket", {**base, **app}), others)
         for app in apps:
             path = _setting(contract, "app_health_path", {**base, **app})
             if not HEALTH_PATH.fullmatch(path):
@@ -172,19 +198,24 @@ def _setting(contract, key, variables):
         raise AnsibleFilterError(f"{key} of {variables['app_name']}: cannot render wsgi.stack.common's default: {err}") from err
 
 
-def _refuse_shared_claims(server, apps, socket_of):
+def _refuse_shared_claims(server, apps, socket_of, live=()):
     """Two applications of one server must not claim one name, socket or
-    nginx upstream: nginx would only warn and give it to the first site file."""
+    nginx upstream: nginx would only warn and give it to the first site file.
+    The applications live on the server (live: their records) claim first."""
     claims = {}
-    for app in apps:
-        name = app["app_name"]
+    recorded = {id(record) for record in live}
+    for app in [*live, *apps]:
+        name, is_live = app["app_name"], id(app) in recorded
+        owner = f"{name} (live on {server}, not in its wsgi_apps)" if is_live else name
         wanted = [("domain", str(domain).lower().rstrip(".")) for domain in app.get("app_domains") or []]
-        wanted.append(("gunicorn_socket", socket_of(app)))
+        socket = app.get("gunicorn_socket") if is_live else socket_of(app)
+        if socket:
+            wanted.append(("gunicorn_socket", socket))
         # The nginx role names the upstream after app_name with '-' as '_'.
         wanted.append(("nginx upstream", name.replace("-", "_")))
         for kind, value in wanted:
-            other = claims.setdefault((kind, value), name)
-            if other != name:
+            other = claims.setdefault((kind, value), owner)
+            if other != owner:
                 raise AnsibleFilterError(
                     f"wsgi_apps of {server}: {other} and {name} both claim the {kind} {value}")
 

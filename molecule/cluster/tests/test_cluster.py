@@ -159,6 +159,24 @@ def test_a_hook_marked_once_ran_on_one_server_only(servers):
     assert not logs["web2"].exists and not logs["web3"].exists
 
 
+def test_a_one_off_command_runs_on_the_first_server_unless_every_one_is_asked_for(servers, ansible_playbook):
+    """playbooks/run.yml: a migration of a shared database runs once, on
+    web1; -e wsgi_run_everywhere=true runs it on each app server."""
+    mark = f"run-{uuid.uuid4().hex[:8]}"
+    command = ["sh", "-c", f"echo {mark} >> instance/one-off.log"]
+    run = ansible_playbook("../../playbooks/run.yml", extra_vars={"wsgi_only": "hello", "wsgi_command": command})
+    assert run.rc == 0, run.output[-3000:]
+    ran = {which for which, server in servers.items()
+           if mark in server.run("cat /srv/hello/shared/instance/one-off.log").stdout}
+    assert ran == {"web1"}
+    run = ansible_playbook("../../playbooks/run.yml", extra_vars={
+        "wsgi_only": "hello", "wsgi_command": command, "wsgi_run_everywhere": True})
+    assert run.rc == 0, run.output[-3000:]
+    counts = {which: server.check_output("cat /srv/hello/shared/instance/one-off.log").split().count(mark)
+              for which, server in servers.items()}
+    assert counts == {"web1": 2, "web2": 1, "web3": 1}
+
+
 def test_check_mode_on_the_converged_cluster_reports_no_change_and_no_secret(host, servers, ansible_playbook):
     secret = servers["web1"].check_output("sed -n 's/^SECRET_KEY=//p' /etc/hello/env").strip("'\"")
     assert len(secret) >= 16

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import HELLO_MIXED as MIXED
-from conftest import health, visits
+from conftest import health, vaulted_values, visits
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 SCENARIO = Path(__file__).resolve().parent.parent
@@ -34,11 +34,7 @@ def main_pid(host, app):
 @pytest.fixture(scope="module")
 def secrets():
     """The vaulted values, which no output may show."""
-    out = subprocess.run(["ansible-vault", "view", str(SCENARIO / "inventory/group_vars/all/vault.yml")],
-                         check=True, capture_output=True, text=True).stdout
-    values = [str(v) for v in yaml.safe_load(out).values()]
-    assert len(values) == 2 and all(len(v) > 8 for v in values)
-    return values
+    return vaulted_values(SCENARIO / "inventory/group_vars/all/vault.yml", 2)
 
 
 @pytest.fixture(scope="module")

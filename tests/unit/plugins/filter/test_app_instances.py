@@ -96,3 +96,41 @@ def test_the_plan_takes_every_name_the_roles_take():
     assert [h["name"] for h in plan({"app_name": "a" * 32})] == ["web1/" + "a" * 32]
     with pytest.raises(AnsibleFilterError, match=re.escape("wsgi_apps[0] of web1 needs app_name")):
         plan({"app_name": "a" * 33})
+
+
+def live_server(apps, records):
+    """A server's hostvars with the local facts deploy.yml records."""
+    return {"web1": {"wsgi_apps": apps, "ansible_local": {f"wsgi_stack_{r['app_name']}": r for r in records}}}
+
+
+GONE = {"app_name": "gone", "app_domains": ["gone.test"], "gunicorn_socket": "/run/gunicorn/gone.sock"}
+
+
+@pytest.mark.parametrize("claim, message", [
+    ({"app_domains": ["Gone.test."]}, "gone (live on web1, not in its wsgi_apps) and thief both claim the domain gone.test"),
+    ({"gunicorn_socket": "/run/gunicorn/gone.sock"},
+     "gone (live on web1, not in its wsgi_apps) and thief both claim the gunicorn_socket /run/gunicorn/gone.sock"),
+])
+def test_an_application_claiming_what_a_live_one_holds_is_refused(claim, message):
+    thief = {"app_name": "thief", "app_domains": ["thief.test"], **claim}
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        app_instances(["web1"], live_server([thief], [GONE]), contract=CONTRACT, live=True)
+
+
+def test_a_live_application_still_listed_is_its_own_entry_and_unused_records_claim_nothing():
+    # hello moved its domain since its record: the inventory is the truth.
+    hello = {"app_name": "hello", "app_domains": ["hello.example"]}
+    old = {"app_name": "hello", "app_domains": ["gone.test"], "gunicorn_socket": "/run/gunicorn/hello.sock"}
+    plans = app_instances(["web1"], live_server([hello, {"app_name": "other", "app_domains": ["gone.test"]}], [old]),
+                          contract=CONTRACT, live=True)
+    assert [plan["name"] for plan in plans] == ["web1/hello", "web1/other"]
+
+
+def test_without_live_the_records_are_not_read():
+    thief = {"app_name": "thief", "app_domains": ["gone.test"]}
+    assert app_instances(["web1"], live_server([thief], [GONE]), contract=CONTRACT)
+
+
+def test_an_application_removed_with_its_data_kept_claims_nothing():
+    thief = {"app_name": "thief", "app_domains": ["gone.test"]}
+    assert app_instances(["web1"], live_server([thief], [{**GONE, "removed": True}]), contract=CONTRACT, live=True)
