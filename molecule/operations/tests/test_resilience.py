@@ -110,9 +110,9 @@ class SlowAttack:
     def wait_for_strength(self, required):
         """Until every connection is open, held by the server; a server
         that answers and closes them (the development server, the slow
-        body it never reads) is only waited for, 30 s."""
+        body it never reads) is only waited for, 15 s."""
         try:
-            wait_for(lambda: self.connected() >= SLOW_CONNECTIONS, 60 if required else 30,
+            wait_for(lambda: self.connected() >= SLOW_CONNECTIONS, 60 if required else 15,
                      f"{SLOW_CONNECTIONS} slow connections")
         except AssertionError:
             if required:
@@ -123,13 +123,13 @@ class SlowAttack:
 
 
 def under_attack(host, http_load, url, mode, target, required=True):
-    """The normal load's summary for 15 s under the full attack, and the
+    """The normal load's summary for 10 s under the full attack, and the
     most connections the attack held."""
     attack = SlowAttack(host, url, mode, seconds=45)
     try:
         attack.wait_for_strength(required)
         with http_load(*target, user="root", concurrency=CLIENTS, interval=PACE, max_seconds=60) as load:
-            host.run("sleep 15")
+            host.run("sleep 10")
         held = attack.connected()
     finally:
         host.run("pkill -x slowhttptest")
@@ -175,7 +175,7 @@ def test_the_development_server_under_the_same_attacks_for_contrast(host, http_l
     real (the development server closes what it answers without reading)."""
     target = ("--url", f"{DEV_SERVER}/health", "--post-every", "3")
     with http_load(*target, user="root", concurrency=CLIENTS, interval=PACE, max_seconds=60) as quiet:
-        host.run("sleep 5")
+        host.run("sleep 4")
     measured("development server, quiet", summary(quiet))
     for mode in ATTACKS:
         load, held = under_attack(host, http_load, f"{DEV_SERVER}/visits", mode, target, required=False)
