@@ -307,3 +307,13 @@ def vaulted_values(path, count):
     values = [str(v) for v in yaml.safe_load(out).values()]
     assert len(values) == count and all(len(v) > 8 for v in values)
     return values
+
+
+def live(host, app="hello"):
+    """The release an application serves: the name `current` points to."""
+    return Path(host.file(f"/srv/{app}/current").linked_to).name
+
+
+def main_pid(host, app="hello"):
+    """The main process of an application's service."""
+    return int(host.check_output(f"systemctl show -P MainPID {app}.service"))

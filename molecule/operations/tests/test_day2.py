@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import health, vaulted_values
+from conftest import health, live, main_pid, vaulted_values
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 DEFAULT = Path(__file__).resolve().parents[2] / "default"
@@ -28,14 +28,6 @@ def secrets():
     """The vaulted values (the default scenario's, whose inventory this one
     shares), which no output may show."""
     return vaulted_values(DEFAULT / "inventory/group_vars/all/vault.yml", 2)
-
-
-def live(host, app="hello"):
-    return Path(host.file(f"/srv/{app}/current").linked_to).name
-
-
-def main_pid(host, app="hello"):
-    return int(host.check_output(f"systemctl show -P MainPID {app}.service"))
 
 
 def said(run):

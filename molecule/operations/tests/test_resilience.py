@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HELLO_MIXED as MIXED
-from conftest import health, package_index_names, sockets_held, visits, wait_for, written_ids
+from conftest import health, live, main_pid, package_index_names, sockets_held, visits, wait_for, written_ids
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "hello"
@@ -42,14 +42,6 @@ P99_MS = 500
 DEV_SERVER = "http://127.0.0.1:5000"
 # A dependency that no cache of the tests holds: only an index serves it.
 NEW_DEPENDENCY = "tomli-w"
-
-
-def live(host, app="hello"):
-    return Path(host.file(f"/srv/{app}/current").linked_to).name
-
-
-def main_pid(host):
-    return int(host.check_output("systemctl show -P MainPID hello.service"))
 
 
 def workers(host):
