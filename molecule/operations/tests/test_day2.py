@@ -1,8 +1,10 @@
 """Day-2 operations on the deployed stack, with the playbooks a user runs:
 a one-off command in the live release (playbooks/run.yml), the journal of
 an application (playbooks/logs.yml), maintenance mode (nginx_maintenance
-through playbooks/deploy.yml), a new application refused for claiming a
-live one's domain, and applications removed (playbooks/remove.yml). Runs
+through playbooks/deploy.yml), an application's worker processes and
+timers across a deploy and a rollback (status.yml shows them), a new
+application refused for claiming a live one's domain, and applications
+removed (playbooks/remove.yml). Runs
 before the resilience suite (file order) and leaves hello and hi as it
 found them.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import health, live, main_pid, vaulted_values
+from conftest import health, live, main_pid, vaulted_values, wait_for
 
 CA = "/etc/ssl/wsgi-stack/ca/ca.pem"
 DEFAULT = Path(__file__).resolve().parents[2] / "default"
@@ -158,6 +160,119 @@ def test_maintenance_mode_serves_the_503_page_and_leaves_the_service_running(hos
     assert main_pid(host) == pid
 
 
+# --- processes and timers --------------------------------------------------------------
+# jobs: a web process that queues work in Redis (Debian's, prepare.yml),
+# an RQ worker that runs it, and two scheduled jobs, one that always fails.
+
+JOBS = Path(__file__).resolve().parents[1] / "jobs"
+ROLLBACK = "../../playbooks/rollback.yml"
+STATUS = "../../playbooks/status.yml"
+REDIS = "redis://127.0.0.1:6379/0"
+TICK = {"name": "tick", "command": ["python", "-m", "jobs", "tick"], "on_calendar": "*:*:0/2"}
+FAIL = {"name": "fail", "command": ["python", "-m", "jobs", "fail"], "on_calendar": "*:*:0/2"}
+
+
+def jobs_app(path=JOBS, workers=2, timers=(TICK, FAIL)):
+    return {"app_name": "jobs", "app_domains": ["jobs.test"], "app_source": {"type": "directory", "path": str(path)},
+            "app_env": {"SECRET_KEY": "jobs-secret-key-value", "REDIS_URL": REDIS}, "app_shared_dirs": ["done"],
+            "gunicorn_entry_point": "jobs:app", "gunicorn_network": True,
+            "app_processes": [{"name": "worker", "command": ["rq", "worker", "--url", REDIS, "default"], "count": workers}],
+            "app_timers": list(timers)}
+
+
+def with_jobs(app, **extra):
+    return {"wsgi_apps": [*inventory_apps(), app], "wsgi_only": "jobs", **extra}
+
+
+def job(host):
+    """The release whose worker ran a job queued by a POST."""
+    queued = json.loads(host.check_output(f"curl -sS -X POST --cacert {CA} --resolve jobs.test:443:127.0.0.1 https://jobs.test/jobs"))
+    seen = {}
+
+    def done():
+        seen.update(health(host, "jobs.test", f"/jobs/{queued['id']}"))
+        return seen["done"]
+    wait_for(done, 30, f"job {queued['id']}")
+    return seen["release"]
+
+
+def workers(host):
+    """Each running instance of the worker: its main process."""
+    out = host.check_output("systemctl show -p Id -p MainPID -p ActiveState 'jobs-worker@*.service'")
+    units = [dict(line.split("=", 1) for line in block.splitlines()) for block in out.strip().split("\n\n") if block]
+    return {u["Id"]: int(u["MainPID"]) for u in units if u["ActiveState"] == "active"}
+
+
+@pytest.fixture(scope="module")
+def jobs_first(host, ansible_playbook):
+    """jobs deployed with two workers and both timers; the release it runs."""
+    run = ansible_playbook("converge.yml", extra_vars=with_jobs(jobs_app()))
+    assert run.rc == 0, run.output[-3000:]
+    return run, live(host, "jobs")
+
+
+def test_a_worker_runs_in_the_services_sandbox_and_takes_jobs(host, ansible_playbook, jobs_first):
+    """Two instances of the worker, as the application's user with no
+    privileges, run a job queued by a POST; a second deploy changes nothing."""
+    pids = workers(host)
+    assert sorted(pids) == ["jobs-worker@1.service", "jobs-worker@2.service"], pids
+    for pid in pids.values():
+        status = host.file(f"/proc/{pid}/status").content_string
+        assert re.search(r"NoNewPrivs:\s+1", status) and re.search(r"CapEff:\s+0+\b", status), status
+        assert host.check_output(f"ps -o user= -p {pid}").strip() == "jobs"
+    assert job(host) == jobs_first[1]
+    again = ansible_playbook("converge.yml", extra_vars=with_jobs(jobs_app()))
+    assert again.rc == 0 and again.changed() == 0, again.recap()
+    assert workers(host) == pids
+
+
+def test_a_timer_fires_and_a_failed_run_shows_in_status(host, ansible_playbook, jobs_first):
+    ticks = "/srv/jobs/shared/done/ticks"
+    wait_for(lambda: len(host.run(f"cat {ticks}").stdout.split("\n")) > 2, 30, "the timer to fire twice")
+    assert host.check_output(f"tail -n 1 {ticks}").split()[1] == jobs_first[1]
+    wait_for(lambda: host.run("systemctl show -P Result jobs-fail.service").stdout.strip() == "exit-code", 30,
+             "the failing job to run")
+    run = ansible_playbook(STATUS, extra_vars=with_jobs(jobs_app()))
+    assert run.rc == 0, run.output[-3000:]
+    out = " ".join(run.output.split())
+    assert "jobs-fail.service" in out and "last run exit-code, exit status 3" in out, run.output[-3000:]
+    assert re.search(r"jobs-tick.timer active: last \w{3} \d{4}-", out), run.output[-3000:]
+    assert re.search(r"jobs-worker@1.service active \(running\)", out), run.output[-3000:]
+
+
+def test_processes_follow_a_deploy_and_a_rollback_and_go_when_dropped(host, ansible_playbook, jobs_first, tmp_path):
+    """A code change with one worker and no failing timer: the worker
+    restarts on the new release, the second instance and the failing timer
+    are gone; a rollback takes the worker back to the release before."""
+    before, pids = jobs_first[1], workers(host)
+    source = tmp_path / "jobs"
+    shutil.copytree(JOBS, source, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(source / "jobs.py", "a") as fh:
+        fh.write("\n# a code change\n")
+    changed = jobs_app(source, workers=1, timers=[TICK])
+    run = ansible_playbook("converge.yml", extra_vars=with_jobs(changed))
+    assert run.rc == 0, run.output[-3000:]
+    after = live(host, "jobs")
+    assert after != before
+    now = workers(host)
+    assert list(now) == ["jobs-worker@1.service"] and now["jobs-worker@1.service"] != pids["jobs-worker@1.service"], now
+    assert job(host) == after
+    assert host.run("systemctl is-enabled jobs-worker@2.service").stdout.strip() != "enabled"
+    assert not host.file("/etc/systemd/system/jobs-fail.timer").exists
+    assert not host.file("/etc/systemd/system/jobs-fail.service").exists
+    assert host.service("jobs-tick.timer").is_running
+
+    run = ansible_playbook(ROLLBACK, extra_vars=with_jobs(changed))
+    assert run.rc == 0, run.output[-3000:]
+    assert live(host, "jobs") == before
+    assert workers(host)["jobs-worker@1.service"] != now["jobs-worker@1.service"]
+    assert job(host) == before
+
+    logs = ansible_playbook(LOGS, extra_vars=with_jobs(changed, wsgi_process="worker", wsgi_lines=40))
+    assert logs.rc == 0 and "Successfully completed jobs.record(" in logs.output, logs.output[-3000:]
+    assert "jobs-tick" not in logs.output
+
+
 # --- applications that come and go -------------------------------------------------
 
 EXAMPLE = DEFAULT.parents[1] / "examples" / "hello"
@@ -186,7 +301,7 @@ SERVED = ["/etc/{app}/env", "/etc/systemd/system/{app}.service", "/etc/nginx/sit
 
 def footprint(host, app):
     """What of an application is on the server, by kind."""
-    out = host.run(f"systemctl list-unit-files --no-legend '{app}.*' 'wsgi-stack-candidate-{app}.*'").stdout
+    out = host.run(f"systemctl list-unit-files --no-legend '{app}.*' '{app}-*' 'wsgi-stack-candidate-{app}.*'").stdout
     paths = [path for path in (f"/etc/{app}", f"/etc/nginx/sites-available/{app}.conf", f"/etc/nginx/sites-enabled/{app}.conf",
                                f"/etc/nginx/snippets/{app}-headers.conf", f"/etc/ssl/wsgi-stack/{app}", f"/run/gunicorn/{app}.sock",
                                f"/srv/{app}/current", f"/srv/{app}/releases", f"/var/lib/wsgi-stack/units/{app}",
@@ -202,45 +317,43 @@ def others(host):
             else host.file(path.format(app=app)).linked_to for app in ("hello", "hi") for path in SERVED}
 
 
-def test_a_new_application_claiming_a_live_ones_domain_is_refused_before_the_host_changes(host, ansible_playbook):
-    """gone is live but no longer in the inventory; thief claims its name."""
-    run = deploy_extra(ansible_playbook, extra_app("gone"))
-    assert run.rc == 0, run.output[-3000:]
-    assert health(host, "gone.test")["status"] == "ok"
-    run = deploy_extra(ansible_playbook, extra_app("thief", app_domains=["thief.test", "gone.test"]))
+def test_a_new_application_claiming_a_live_ones_domain_is_refused_before_the_host_changes(host, ansible_playbook, jobs_first):
+    """jobs is live but not in the inventory of this run; thief claims its name."""
+    run = deploy_extra(ansible_playbook, extra_app("thief", app_domains=["thief.test", "jobs.test"]))
     assert run.rc != 0
-    assert (f"wsgi_apps of {host.backend.host}: gone (live on {host.backend.host}, not in its wsgi_apps) and thief "
-            "both claim the domain gone.test") in " ".join(run.output.split()), run.output[-3000:]
+    assert (f"wsgi_apps of {host.backend.host}: jobs (live on {host.backend.host}, not in its wsgi_apps) and thief "
+            "both claim the domain jobs.test") in " ".join(run.output.split()), run.output[-3000:]
     assert not host.user("thief").exists and not host.file("/srv/thief").exists
-    assert health(host, "gone.test")["status"] == "ok"
+    assert health(host, "jobs.test")["status"] == "ok"
 
 
-def test_remove_takes_everything_but_the_data_then_the_data_after_a_tarball(host, ansible_playbook):
+def test_remove_takes_everything_but_the_data_then_the_data_after_a_tarball(host, ansible_playbook, jobs_first):
+    """jobs, with its worker and timers, taken off the server."""
     before = others(host)
-    host.check_output(f"curl -sS -X POST --cacert {CA} --resolve gone.test:443:127.0.0.1 https://gone.test/visits")
-    run = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "gone"})
+    run = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "jobs"})
     assert run.rc == 0, run.output[-3000:]
-    assert "gone is removed from" in " ".join(run.output.split()) and "but for its data" in run.output
-    left = footprint(host, "gone")
+    assert "jobs is removed from" in " ".join(run.output.split()) and "but for its data" in run.output
+    left = footprint(host, "jobs")
     assert (left["units"], left["paths"]) == ([], []), left
     assert left["user"] and left["group"] and left["data"] and left["record"], left
-    assert host.file("/srv/gone/shared/instance/hello.sqlite").exists
+    assert host.run("pgrep -u jobs").rc != 0
+    assert host.file("/srv/jobs/shared/done/ticks").exists
     assert host.run("nginx -t").rc == 0
     # nginx's default server refuses the name now.
-    assert page(host, "gone.test")[0] != 200
+    assert page(host, "jobs.test")[0] != 200
     assert others(host) == before and health(host, "hello.test") and health(host, "hi.test")
-    again = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "gone"})
+    again = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "jobs"})
     assert again.rc == 0 and again.changed() == 0, again.recap()
 
-    run = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "gone", "wsgi_remove_data": True})
+    run = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "jobs", "wsgi_remove_data": True})
     assert run.rc == 0, run.output[-3000:]
-    backup = re.search(r"its data packed into (/var/backups/wsgi-stack/gone-shared-\w+\.tar\.gz)", " ".join(run.output.split()))
+    backup = re.search(r"its data packed into (/var/backups/wsgi-stack/jobs-shared-\w+\.tar\.gz)", " ".join(run.output.split()))
     assert backup, run.output[-3000:]
-    assert "shared/instance/hello.sqlite" in host.check_output(f"tar -tzf {backup.group(1)}")
-    assert footprint(host, "gone") == {"units": [], "paths": [], "user": False, "group": False, "data": False,
+    assert "shared/done/ticks" in host.check_output(f"tar -tzf {backup.group(1)}")
+    assert footprint(host, "jobs") == {"units": [], "paths": [], "user": False, "group": False, "data": False,
                                        "record": False}
-    assert not host.file("/srv/gone").exists
-    again = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "gone", "wsgi_remove_data": True})
+    assert not host.file("/srv/jobs").exists
+    again = ansible_playbook(REMOVE, extra_vars={"wsgi_remove": "jobs", "wsgi_remove_data": True})
     assert again.rc == 0 and again.changed() == 0, again.recap()
     assert others(host) == before
 

