@@ -121,13 +121,11 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wsgi.stack.plugins.module_utils.changes import MARGIN, newest_change
 
 UNIT_DIR = "/etc/systemd/system"
 # Where packages and administrators put units: a name found there is not ours.
 OTHER_DIRS = ["/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
-# Start times have the kernel's tick and file times the coarse clock: a
-# file changed this close to a start may not have been read.
-MARGIN = 0.1
 NAME = re.compile(r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.-]*)?\.(service|timer)$")
 SHOWN = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainStartTimestampMonotonic,Result,ExecMainStatus," \
         "StateChangeTimestamp,LastTriggerUSec,NextElapseUSecRealtime"
@@ -235,16 +233,6 @@ def started_at(unit):
     if not mono or int(unit.get("MainPID") or 0) == 0:
         return None
     return time.time() - time.clock_gettime(time.CLOCK_MONOTONIC) + mono / 1e6
-
-
-def newest_change(paths):
-    times = []
-    for path in paths:
-        try:
-            times.append(os.lstat(path).st_mtime)
-        except FileNotFoundError:
-            continue
-    return max(times, default=0.0)
 
 
 def report(module, app, installed):

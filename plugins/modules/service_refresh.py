@@ -83,22 +83,9 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wsgi.stack.plugins.module_utils.changes import MARGIN, newest_change
 
 STAMPS = "/run/wsgi-stack/refreshed"
-# Process start times have the kernel's tick (10 ms) and file times the
-# coarse clock: a file changed this close to the start may not have been read.
-MARGIN = 0.1
-
-
-def newest_change(paths):
-    """The latest modification time among the paths that exist (0 if none)."""
-    times = []
-    for path in paths:
-        try:
-            times.append(os.lstat(path).st_mtime)
-        except FileNotFoundError:
-            continue
-    return max(times, default=0.0)
 
 
 def process_start(pid, proc="/proc"):

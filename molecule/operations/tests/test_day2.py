@@ -227,6 +227,11 @@ def test_a_worker_runs_in_the_services_sandbox_and_takes_jobs(host, ansible_play
 
 
 def test_a_timer_fires_and_a_failed_run_shows_in_status(host, ansible_playbook, jobs_first):
+    """Every 2 s, in the live release and the service's sandbox; the job
+    that exits 3 is reported so by status.yml."""
+    sandbox = host.check_output("systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p ReadWritePaths jobs-tick.service")
+    assert sorted(sandbox.splitlines()) == ["NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/srv/jobs/shared",
+                                            "User=jobs"], sandbox
     ticks = "/srv/jobs/shared/done/ticks"
     wait_for(lambda: len(host.run(f"cat {ticks}").stdout.split("\n")) > 2, 30, "the timer to fire twice")
     assert host.check_output(f"tail -n 1 {ticks}").split()[1] == jobs_first[1]

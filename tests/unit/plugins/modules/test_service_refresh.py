@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from ansible_collections.wsgi.stack.plugins.modules.service_refresh import decide, last_refresh, newest_change
+from ansible_collections.wsgi.stack.plugins.module_utils.changes import newest_change
+from ansible_collections.wsgi.stack.plugins.modules.service_refresh import decide, last_refresh
 
 RUNNING = {"Id": "hello.service", "LoadState": "loaded", "ActiveState": "active", "MainPID": "42"}
 
