@@ -50,15 +50,21 @@ _value:
 """
 
 
+# The gunicorn role's templates: a process or a timer's job, and a timer.
+SERVICE = "etc/systemd/system/process.service.j2"
+TIMER = "etc/systemd/system/process.timer.j2"
+
+
 def process_units(app, processes, timers, enabled=False):
     if enabled:
         return ([f"{app}-{p['name']}@{n}.service" for p in processes for n in range(1, int(p.get("count", 1)) + 1)]
                 + [f"{app}-{t['name']}.timer" for t in timers])
-    return ([{"unit": f"{app}-{p['name']}@.service", "template": "etc/systemd/system/process.service.j2", "job": {**p, "kind": "process"}}
-             for p in processes]
-            + [unit for t in timers for unit in (
-                {"unit": f"{app}-{t['name']}.service", "template": "etc/systemd/system/process.service.j2", "job": {**t, "kind": "timer"}},
-                {"unit": f"{app}-{t['name']}.timer", "template": "etc/systemd/system/process.timer.j2", "job": {**t, "kind": "timer"}})])
+    files = [{"unit": f"{app}-{p['name']}@.service", "template": SERVICE, "job": {**p, "kind": "process"}} for p in processes]
+    for t in timers:
+        job = {**t, "kind": "timer"}
+        files += [{"unit": f"{app}-{t['name']}.service", "template": SERVICE, "job": job},
+                  {"unit": f"{app}-{t['name']}.timer", "template": TIMER, "job": job}]
+    return files
 
 
 class FilterModule:

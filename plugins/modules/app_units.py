@@ -118,17 +118,16 @@ import os
 import re
 import shutil
 import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wsgi.stack.plugins.module_utils.changes import MARGIN, newest_change
+from ansible_collections.wsgi.stack.plugins.module_utils.changes import MARGIN, newest_change, process_start
 
 UNIT_DIR = "/etc/systemd/system"
 # Where packages and administrators put units: a name found there is not ours.
 OTHER_DIRS = ["/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
 NAME = re.compile(r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.-]*)?\.(service|timer)$")
-SHOWN = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainStartTimestampMonotonic,Result,ExecMainStatus," \
-        "StateChangeTimestamp,LastTriggerUSec,NextElapseUSecRealtime"
+SHOWN = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,Result,ExecMainStatus,StateChangeTimestamp," \
+        "LastTriggerUSec,NextElapseUSecRealtime"
 
 
 def marker(app):
@@ -229,19 +228,20 @@ def show(module, names):
 
 def started_at(unit):
     """When the unit's main process started, in seconds since the epoch (None if it runs none)."""
-    mono = int(unit.get("ExecMainStartTimestampMonotonic") or 0)
-    if not mono or int(unit.get("MainPID") or 0) == 0:
-        return None
-    return time.time() - time.clock_gettime(time.CLOCK_MONOTONIC) + mono / 1e6
+    pid = int(unit.get("MainPID") or 0)
+    try:
+        return process_start(pid) if pid else None
+    except (OSError, IndexError, ValueError):
+        return None  # it just ended
 
 
 def report(module, app, installed):
     """The state of each unit of the application: its timers, their jobs, and running or enabled instances."""
     templates = {name for name in installed if name.endswith("@.service")}
-    names = sorted((set(installed) - templates) | instances(templates))
     loaded = systemctl(module, "list-units", "--all", "--plain", "--no-legend", "--", *[t.replace("@.", "@*.") for t in templates]) \
         if templates else ""
-    names = sorted(set(names) | {line.split()[0] for line in loaded.splitlines() if line.strip()})
+    names = sorted((set(installed) - templates) | instances(templates)
+                   | {line.split()[0] for line in loaded.splitlines() if line.strip()})
     rows = []
     for unit in show(module, names):
         row = {"unit": unit["Id"], "active": unit.get("ActiveState"), "sub": unit.get("SubState"),
@@ -294,14 +294,15 @@ def main():
                            "before": installed.get(n, ""), "after": text} for n, text in sorted(write.items())]
     if not module.check_mode:
         verify(module, app, {**{n: t for n, t in installed.items() if n not in remove}, **write}, write)
-        # Stopped before their files go: running instances of a removed template too.
-        gone = [t.replace("@.", "@*.") if t.endswith("@.service") else t for t in remove] + dropped
-        if gone:
-            systemctl(module, "disable", "--now", "--", *[g for g in gone if "*" not in g], check=False)
-            systemctl(module, "stop", "--", *gone, check=False)
-            for template in (t for t in remove if t.endswith("@.service")):
-                for instance in instances({template}):
-                    systemctl(module, "disable", "--", instance, check=False)
+        # Stopped before their files go. The enabled instances of a removed
+        # template are in dropped (no instance of it can be enabled now);
+        # those running without being enabled are stopped by pattern.
+        named = [t for t in remove if not t.endswith("@.service")] + dropped
+        running = [t.replace("@.", "@*.") for t in remove if t.endswith("@.service")]
+        if named:
+            systemctl(module, "disable", "--now", "--", *named, check=False)
+        if running:
+            systemctl(module, "stop", "--", *running, check=False)
         for name in remove:
             os.unlink(os.path.join(UNIT_DIR, name))
         for name, text in write.items():

@@ -80,21 +80,11 @@ reason:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wsgi.stack.plugins.module_utils.changes import MARGIN, newest_change
+from ansible_collections.wsgi.stack.plugins.module_utils.changes import MARGIN, newest_change, process_start
 
 STAMPS = "/run/wsgi-stack/refreshed"
-
-
-def process_start(pid, proc="/proc"):
-    """When process pid started, in seconds since the epoch."""
-    with open(f"{proc}/{pid}/stat", encoding="utf-8") as f:
-        # The command name, in parentheses, may hold spaces: fields count from its end.
-        fields = f.read().rsplit(")", 1)[1].split()
-    since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) + since_boot
 
 
 def last_refresh(name, pid, state, stamps=STAMPS, proc="/proc"):
